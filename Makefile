@@ -1,0 +1,31 @@
+# Set-up and the two everyday jobs. TORCH_SPEC pins the CPU build these machines have; users with a GPU
+# override it, e.g.  make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fx-installed
+
+.PHONY: install demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/fx doctor
+	$(BIN)/fx demo --out demo-out
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache

@@ -1,0 +1,1 @@
+"""The `fx` command line: thin Typer commands over plain core functions."""

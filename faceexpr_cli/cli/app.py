@@ -1,0 +1,81 @@
+"""The `fx` entry point: builds the Typer app from the command modules and applies the one error table."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from faceexpr_cli import __version__
+from faceexpr_cli.console import err, setup_logging
+from faceexpr_cli.errors import FxError
+from faceexpr_cli.registry import import_submodules
+
+app = typer.Typer(
+    name="fx",
+    help="faceexpr: from raw talking-face video to clean face clips, expression models and ONNX.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv for debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors, no progress bars.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    setup_logging(-1 if quiet else verbose)
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in import_submodules("faceexpr_cli.cli.commands"):
+        module = importlib.import_module(f"faceexpr_cli.cli.commands.{name}")
+        module.register(app)
+
+
+_register_commands()
+
+
+def report_error(exc: FxError) -> int:
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run fx; returns the exit code. Typed errors become one line on stderr (``FX_DEBUG=1``: the traceback)."""
+    setup_logging(0)
+    try:
+        app(args=argv, prog_name="fx")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except FxError as exc:
+        if os.environ.get("FX_DEBUG"):
+            raise
+        return report_error(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Validated YAML: model cards (``models/``) and recipes (``recipes/``)."""

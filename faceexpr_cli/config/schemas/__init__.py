@@ -1,0 +1,1 @@
+"""Recipe schemas, one module per kind; every module here registers into ``recipes.SCHEMAS`` on import."""
