@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import platform
 import sys
@@ -74,10 +75,8 @@ def onnxruntime_check() -> Check:
 
     dists = []
     for dist in ("onnxruntime", "onnxruntime-gpu"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             dists.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            pass
     available = ort.get_available_providers()
     # What a session really gets, not what the build claims: onnxruntime-gpu falls back to CPU silently.
     opts = ort.SessionOptions()

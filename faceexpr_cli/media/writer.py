@@ -6,6 +6,7 @@ half-written file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -122,10 +123,8 @@ class VideoWriter:
     def _abort(self) -> None:
         if self._proc is not None:
             if self._proc.stdin:
-                try:
+                with contextlib.suppress(OSError):
                     self._proc.stdin.close()
-                except OSError:
-                    pass
             self._proc.kill()
             self._proc.wait()
             self._proc = None
