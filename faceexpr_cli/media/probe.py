@@ -122,7 +122,11 @@ def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
         frame_count = int(vs.frames or 0)
         is_vfr = False
         if count_frames:
+            declared = int(vs.frames or 0)
             frame_count, is_vfr, demux_duration = _scan_packets(path, fps)
+            if declared and frame_count < declared - 1:
+                raise MediaError(path, f"is truncated: {frame_count} of {declared} frames are present",
+                                 "re-download or re-export it")
             if demux_duration > 0 and (duration <= 0 or abs(demux_duration - duration) > 0.5):
                 duration = demux_duration
         if frame_count == 0 and fps > 0:

@@ -62,14 +62,23 @@ def iter_frames(
         if start and start > 0:
             container.seek(int((start + t0) / tb), stream=vs, backward=True, any_frame=False)
         count = 0
+        decoded = 0
+        last_delta = 1.0 / float(vs.average_rate) if vs.average_rate else (1.0 / fps if fps else 0.04)
+        prev_t = None
+        natural_end = True
         next_out = start or 0.0
         held = None  # (time, av frame) waiting for the next frame's time when resampling
         try:
             for frame in container.decode(vs):
                 if frame.pts is None:
                     continue
+                decoded += 1
                 t = float(frame.pts * tb) - t0
+                if prev_t is not None and t > prev_t:
+                    last_delta = t - prev_t
+                prev_t = t
                 if end is not None and t >= end:
+                    natural_end = False
                     break
                 rotation = int(getattr(frame, "rotation", 0) or 0) % 360
                 if fps is None:
@@ -92,9 +101,12 @@ def iter_frames(
                                 return
                         next_out = (start or 0.0) + count / fps
                 held = (t, frame, rotation)
+            if natural_end and not start and vs.frames and decoded < vs.frames - 1:
+                raise MediaError(path, f"is truncated: the stream ends at frame {decoded} of {vs.frames}",
+                                 "re-download or re-export it")
             if held is not None:
                 ht, hframe, hrot = held
-                last_end = ht + (1.0 / float(vs.average_rate) if vs.average_rate else 1.0 / fps)
+                last_end = ht + last_delta
                 limit = min(last_end, end) if end is not None else last_end
                 img = None
                 while next_out < limit - 1e-9:
