@@ -1,0 +1,109 @@
+"""Writing shards + index, resuming, and streaming samples back through ClipDataset and a DataLoader."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import pyarrow.parquet as pq
+import pytest
+
+from faceexpr_cli.clip.synthetic import read_code
+from faceexpr_cli.dataset import ClipDataset, DatasetWriter, collate_clips
+
+
+def _write(root, clips, max_count=2, **kw):
+    with DatasetWriter(root, max_count=max_count, settings={"mode": "test"}, **kw) as w:
+        for first, data in clips:
+            w.add_sample(f"src-{first:04d}", data, {"source": "coded.mp4", "first_frame": first, "fps": 25.0,
+                                                     "frames": 10}, {"source": "coded.mp4", "start": first / 25})
+        w.add_row({"status": "failed", "source": "broken.mp4", "error": "broken.mp4: not a video"})
+        w.input_done("coded.mp4")
+    return w
+
+
+def test_shards_index_and_reader_roundtrip(tmp_path, clip_bytes):
+    _write(tmp_path, clip_bytes)
+    tars = sorted(tmp_path.glob("clips-*.tar"))
+    assert [t.name for t in tars] == ["clips-000000.tar", "clips-000001.tar", "clips-000002.tar"]
+    with tarfile.open(tars[0]) as tar:
+        assert tar.getnames() == ["src-0000.mp4", "src-0000.json", "src-0012.mp4", "src-0012.json"]
+    index = pq.read_table(tmp_path / "index.parquet").to_pylist()
+    assert [r["status"] for r in index].count("ok") == 6
+    assert [r for r in index if r["status"] == "failed"][0]["error"].startswith("broken.mp4")
+    assert not list(tmp_path.glob(".*.part"))
+
+    samples = list(ClipDataset(tmp_path, size=(96, 48)))
+    assert [s["key"] for s in samples] == [f"src-{f:04d}" for f, _ in clip_bytes]
+    for s in samples:
+        assert s["frames"].shape == (10, 48, 96, 3) and str(s["frames"].dtype) == "torch.uint8"
+        first = s["meta"]["first_frame"]
+        assert [read_code(f.numpy()) for f in s["frames"]] == list(range(first, first + 10))
+        assert s["audio"].shape == (1, 6400) and s["has_audio"]
+
+
+def test_fps_num_frames_padding_and_channels_first(tmp_path, clip_bytes):
+    _write(tmp_path, clip_bytes[:1])
+    s = next(iter(ClipDataset(tmp_path, fps=12.5, num_frames=8, channels_first=True, sample_rate=8000)))
+    # 10 frames at 25 fps = 0.4 s -> 5 frames at 12.5 fps, padded to 8 by repeating the last one
+    assert s["frames"].shape == (8, 3, 96, 192) and s["length"] == 5
+    codes = [read_code(f.permute(1, 2, 0).numpy()) for f in s["frames"]]
+    assert codes == [0, 2, 4, 6, 8, 8, 8, 8]
+    assert s["audio"].shape == (1, round(8 / 12.5 * 8000))
+
+
+def test_split_over_workers_and_ranks_covers_each_sample_once(tmp_path, clip_bytes):
+    import torch
+
+    _write(tmp_path, clip_bytes)  # 3 shards of 2
+    seen = []
+    for rank in range(2):
+        ds = ClipDataset(tmp_path, rank=rank, world_size=2, shuffle=4, seed=3, audio=False)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate_clips)
+        for batch in loader:
+            assert batch["frames"].shape[1:] == (10, 96, 192, 3)
+            seen.extend(batch["key"])
+    assert sorted(seen) == sorted(f"src-{f:04d}" for f, _ in clip_bytes)
+
+
+def test_shuffle_changes_with_epoch_and_is_seeded(tmp_path, clip_bytes):
+    _write(tmp_path, clip_bytes, max_count=1)
+    ds = ClipDataset(tmp_path, shuffle=3, seed=1, audio=False, size=(24, 12))
+    a = [s["key"] for s in ds]
+    assert a == [s["key"] for s in ds]  # same epoch, same order
+    ds.set_epoch(1)
+    assert sorted(a) == sorted(s["key"] for s in ds)
+
+
+def test_resume_skips_finished_keys_and_inputs(tmp_path, clip_bytes):
+    _write(tmp_path, clip_bytes[:3])
+    w = DatasetWriter(tmp_path, max_count=2, settings={"mode": "test"})
+    assert w.resumed and "coded.mp4" in w.done_inputs
+    assert w.done_keys == {"src-0000", "src-0012", "src-0024"}
+    w.close()
+    with pytest.raises(Exception, match="other settings"):
+        DatasetWriter(tmp_path, settings={"mode": "other"})
+
+
+def test_interrupted_shard_is_dropped(tmp_path, clip_bytes):
+    try:
+        with DatasetWriter(tmp_path, max_count=2, settings={}) as w:
+            for first, data in clip_bytes[:3]:
+                w.add_sample(f"k{first}", data, {}, {})
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert [p.name for p in tmp_path.glob("clips-*.tar")] == ["clips-000000.tar"]
+    assert not list(tmp_path.glob(".*.part"))
+    assert DatasetWriter(tmp_path, settings={}).done_keys == {"k0", "k12"}
+
+
+def test_plain_folder_of_mp4s(tmp_path, clip_bytes):
+    for first, data in clip_bytes[:2]:
+        (tmp_path / f"clip{first}.mp4").write_bytes(data)
+    (tmp_path / "clip12.json").write_text(json.dumps({"keyword": "smile"}))
+    samples = sorted(ClipDataset(tmp_path, audio=False), key=lambda s: s["key"])
+    assert [s["key"] for s in samples] == ["clip0", "clip12"]
+    assert samples[1]["meta"]["keyword"] == "smile"
+    assert read_code(samples[1]["frames"][0].numpy()) == 12
+    assert samples[0]["audio"].shape == (1, 0) or not samples[0]["has_audio"]
