@@ -1,0 +1,110 @@
+"""The face backend interface and its registry.
+
+A backend is a class registered by name in ``BACKENDS`` (modules under ``faceexpr_cli.face.backends`` register
+themselves when the registry is first looked up). Every backend answers the same three questions about an RGB
+image - where are the faces, where are their 68 landmarks, who are they - and writes the answers into ``Face``
+records, so the tracker and the pipelines never branch on the backend's name. Models load lazily, on the first
+call that needs them, so building a backend to list its options costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from faceexpr_cli.errors import UsageError
+from faceexpr_cli.face.types import Face
+from faceexpr_cli.registry import Registry
+
+BACKENDS: Registry[type[FaceBackend]] = Registry("face backend", discover="faceexpr_cli.face.backends")
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise UsageError(f"face backends take H x W x 3 uint8 RGB images, got {image.shape} {image.dtype}")
+    return image
+
+
+class FaceBackend:
+    """Base class. Subclasses implement ``_detect`` and whichever of ``_landmarks``/``_embed`` they support.
+
+    ``max_side`` (optional) makes ``detect`` run on a copy whose long side is at most that many pixels and
+    map the boxes back: detection cost falls with the square of the size while faces above ~80 px gain nothing.
+    """
+
+    name: ClassVar[str] = ""
+    card: ClassVar[str] = ""  # the model card under models/ that states the licence
+    embedding_dim: ClassVar[int | None] = None
+    has_landmarks: ClassVar[bool] = False
+
+    def __init__(self, *, max_side: int | None = None, score_threshold: float | None = None, **opts: Any):
+        if opts:
+            raise UsageError(f"unknown option(s) for face backend '{self.name}': {', '.join(sorted(opts))}")
+        self.max_side = max_side
+        self.score_threshold = score_threshold
+
+    # -- the public interface -------------------------------------------------------------------------
+    def detect(self, image_rgb: np.ndarray, *, keypoints: bool = True) -> list[Face]:
+        """Faces with box, score and (when ``keypoints`` and the backend can) 5 key points, best first."""
+        image = _check_image(image_rgb)
+        scale = 1.0
+        if self.max_side and max(image.shape[:2]) > self.max_side:
+            import cv2
+
+            scale = self.max_side / max(image.shape[:2])
+            small = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                               interpolation=cv2.INTER_AREA)
+            faces = [f.scaled(image.shape[1] / small.shape[1], image.shape[0] / small.shape[0])
+                     for f in self._detect(small, keypoints=keypoints)]
+        else:
+            faces = self._detect(image, keypoints=keypoints)
+        if self.score_threshold is not None:
+            faces = [f for f in faces if f.score >= self.score_threshold]
+        return sorted(faces, key=lambda f: -f.score)
+
+    def landmarks(self, image_rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Fill ``landmarks68`` (and ``kps5``) of each face, in place; returns the same list."""
+        if not faces:
+            return faces
+        return self._landmarks(_check_image(image_rgb), faces)
+
+    def embed(self, image_rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Fill ``embedding`` (L2-normalised) of each face, in place; returns the same list."""
+        if not faces:
+            return faces
+        return self._embed(_check_image(image_rgb), faces)
+
+    def analyze(self, image_rgb: np.ndarray, landmarks: bool = True, embed: bool = False) -> list[Face]:
+        """Detect, then optionally landmarks and embeddings, in one call."""
+        faces = self.detect(image_rgb, keypoints=not (landmarks and self.has_landmarks))
+        if landmarks and self.has_landmarks:
+            self.landmarks(image_rgb, faces)
+        if embed:
+            self.embed(image_rgb, faces)
+        return faces
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "card": self.card, "landmarks68": self.has_landmarks,
+                "embedding_dim": self.embedding_dim}
+
+    # -- what subclasses provide ---------------------------------------------------------------------
+    def _detect(self, image: np.ndarray, *, keypoints: bool) -> list[Face]:
+        raise NotImplementedError
+
+    def _landmarks(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        raise UsageError(f"face backend '{self.name}' has no 68-point landmarks", "use --face-backend dlib")
+
+    def _embed(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        raise UsageError(f"face backend '{self.name}' has no identity embedding",
+                         "use --face-backend dlib or insightface")
+
+
+def get_backend(name: str = "dlib", **opts: Any) -> FaceBackend:
+    """A face backend by registry name, with its options (e.g. ``get_backend("dlib", detector="cnn")``)."""
+    return BACKENDS.get(name)(**opts)
+
+
+def backend_names() -> list[str]:
+    return BACKENDS.names()
