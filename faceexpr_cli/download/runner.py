@@ -1,0 +1,156 @@
+"""``fx download MANIFEST --out DEST``: read the manifest, skip what is done, fetch the rest on threads.
+
+Data flow: manifest rows -> Items (this shard's) -> skip those whose previous status is ok and whose files are
+still at DEST -> a thread pool runs ``Fetcher.run`` per item (per-host limit, shared bandwidth cap) -> each
+record goes to the status journal as it finishes -> the Parquet status and a summary at the end. Ctrl-C sets the
+stop flag: workers end at their next chunk, keep their ``.part`` files, the status is written, then the
+interrupt goes on to the CLI (exit 130).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceexpr_cli.console import err, log
+from faceexpr_cli.download.dest import Destination
+from faceexpr_cli.download.fetcher import Fetcher
+from faceexpr_cli.download.items import Item, shard_of
+from faceexpr_cli.download.limits import Meter
+from faceexpr_cli.download.manifest import YOUTUBE, read_manifest
+from faceexpr_cli.download.options import DownloadOptions
+from faceexpr_cli.download.status import StatusLog
+
+
+@dataclass
+class RunResult:
+    dest: str
+    records: list[dict[str, Any]]
+    seconds: float
+    transferred: int
+    status_files: list[Path] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records if r.get("status") == status)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") == "failed"]
+
+    def summary(self) -> dict[str, Any]:
+        return {"dest": self.dest, "items": len(self.records), "ok": self.count("ok"),
+                "skipped": self.count("skipped"), "failed": self.count("failed"),
+                "bytes": self.transferred, "seconds": round(self.seconds, 3),
+                "mb_per_s": round(self.transferred / 1e6 / self.seconds, 2) if self.seconds > 0 else 0.0,
+                "status": [str(p) for p in self.status_files]}
+
+
+class _Traffic:
+    """Bytes and a rate over the last few seconds, for the progress line."""
+
+    def __init__(self, meter: Meter):
+        self.meter = meter
+        self.samples: deque[tuple[float, int]] = deque(maxlen=20)
+
+    def text(self) -> str:
+        now, total = time.monotonic(), self.meter.bytes
+        self.samples.append((now, total))
+        t0, b0 = self.samples[0]
+        rate = (total - b0) / (now - t0) if now > t0 else 0.0
+        return f"{_human(total)} {_human(rate)}/s"
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.2f} TB"
+
+
+def select(items: list[Item], shard: tuple[int, int] | None) -> list[Item]:
+    return items if shard is None else [it for it in items if shard_of(it.key, shard[1]) == shard[0]]
+
+
+def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadOptions | None = None,
+                      id_url: str = YOUTUBE, progress: bool = True) -> RunResult:
+    """Fetch every item of a manifest (this shard's) into ``dest``; returns every item's status record."""
+    options = options or DownloadOptions()
+    started = time.monotonic()
+    items = select(read_manifest(manifest, id_url=id_url), options.shard)
+    destination = Destination(dest, options)
+    status = StatusLog(destination, options.shard)
+    listing = destination.listing()
+    records: dict[str, dict[str, Any]] = {}
+    todo = []
+    for item in items:
+        prev = None if options.force else status.done(item.key, listing)
+        if prev is not None:
+            records[item.key] = {**prev, **item.meta, "status": "skipped", "attempts": 0, "transferred": 0,
+                                 "seconds": 0.0, "error_class": None, "error": None}
+            status.records[item.key] = records[item.key]
+        else:
+            todo.append(item)
+    log.info("%d items: %d to fetch, %d already done", len(items), len(todo), len(items) - len(todo))
+    meter = Meter(options.rate_limit)
+    fetcher = Fetcher(destination, options, meter)
+    try:
+        run_pool(fetcher, todo, lambda rec: _keep(rec, records, status), meter, progress and bool(todo))
+    finally:
+        status_files = status.close()
+    ordered = [records[it.key] for it in items if it.key in records]
+    return RunResult(str(destination), ordered, time.monotonic() - started, meter.bytes, status_files)
+
+
+def _keep(record: dict[str, Any], records: dict[str, dict[str, Any]], status: StatusLog) -> None:
+    records[record["key"]] = record
+    status.add(record)
+
+
+def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, Any]], None], meter: Meter,
+             show: bool) -> None:
+    """Run ``fetcher.run`` over items on threads with a progress bar; ``on_record`` sees each finished record."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    quiet = not show or log.getEffectiveLevel() > logging.INFO
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[traffic]}"), TextColumn("[red]{task.fields[failed]}"),
+                   TimeElapsedColumn(), console=err, disable=quiet)
+    traffic = _Traffic(meter)
+    pool = ThreadPoolExecutor(max(1, fetcher.options.jobs), thread_name_prefix="fx-download")
+    pending: set[Future] = set()
+    finished = failed = 0
+    try:
+        with bar:
+            task = bar.add_task("download", total=len(todo), traffic="", failed="")
+            pending = {pool.submit(fetcher.run, item) for item in todo}
+            while pending:
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record = future.result()
+                    on_record(record)
+                    finished += 1
+                    failed += record["status"] == "failed"
+                bar.update(task, completed=finished, traffic=traffic.text(),
+                           failed=f"{failed} failed" if failed else "")
+    except KeyboardInterrupt:
+        meter.stop.set()
+        err.print("stopping: finishing the current chunks and keeping .part files for resume")
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            if not future.cancelled():
+                try:
+                    record = future.result()
+                except Exception:  # the record of an item cut short is best effort
+                    continue
+                on_record(record)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,149 @@
+"""HTTP(S) files: resume with Range requests, follow redirects, check Content-Length, hash while streaming.
+
+A ``.part`` left by an earlier attempt or run is continued with ``Range: bytes=N-``; the reply decides what
+happens: 206 appends from N, 200 means the server ignores ranges (start over), 416 means the part already holds
+the whole file (or is stale). Within a run the first reply's ETag goes into ``If-Range``, so a file that changed
+on the server between attempts is fetched whole rather than spliced. A body shorter than its Content-Length is a
+transient "truncated" error: the bytes that did arrive stay in the ``.part`` for the next attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from faceexpr_cli import __version__
+from faceexpr_cli.download.errors import PermanentError, TransientError, http_error
+from faceexpr_cli.download.options import DownloadOptions
+from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
+from faceexpr_cli.download.verify import HashingWriter, sha256_file
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_TOTAL_ONLY = re.compile(r"bytes\s+\*/(\d+)")
+
+
+def _network_error(exc: Exception, url: str) -> Exception:
+    """requests/urllib3 exceptions as transient or permanent fetch errors."""
+    name = type(exc).__name__
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return PermanentError("bad_url", f"{url}: {exc}")
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return PermanentError("redirect_loop", f"{url}: too many redirects")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return PermanentError("tls", f"{url}: TLS error ({exc})")
+    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc).lower():
+        return TransientError("timeout", f"{url}: timed out")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in str(exc):
+        return TransientError("truncated", f"{url}: connection closed mid-body")
+    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, OSError)):
+        return TransientError("connection", f"{url}: connection failed ({name})")
+    return TransientError("network", f"{url}: {name}: {exc}")
+
+
+@SOURCES.register("http")
+class HttpSource:
+    """http:// and https:// files, one requests.Session (connection pool) per worker thread."""
+
+    part_is_dir = False
+
+    def __init__(self, options: DownloadOptions):
+        self.options = options
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update({"User-Agent": f"fx/{__version__}", "Accept-Encoding": "identity"})
+            self._local.session = session
+        return session
+
+    def fetch(self, job: FetchJob) -> Fetched:
+        url, part = job.item.url, job.part
+        have = part.stat().st_size if part.exists() else 0
+        headers = {}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+            if job.state.get("etag"):
+                headers["If-Range"] = job.state["etag"]
+        try:
+            resp = self._session().get(url, headers=headers, stream=True,
+                                       timeout=(min(10.0, self.options.timeout), self.options.timeout))
+        except requests.RequestException as exc:
+            raise _network_error(exc, url) from exc
+        with resp:
+            return self._receive(job, resp, have)
+
+    def _receive(self, job: FetchJob, resp: requests.Response, have: int) -> Fetched:
+        url, part, item = job.item.url, job.part, job.item
+        status = resp.status_code
+        etag = resp.headers.get("ETag")
+        if status == 416 and have:
+            total = _TOTAL_ONLY.search(resp.headers.get("Content-Range", ""))
+            if total and int(total.group(1)) == have:  # the part already holds everything
+                return Fetched([part], 0, have, sha256_file(part).hexdigest(), resp.url, 206, etag)
+            part.unlink(missing_ok=True)
+            raise TransientError("stale_part", f"{url}: the partial file does not fit the server's copy; restarting")
+        if status >= 400:
+            raise http_error(status, url, resp.headers.get("Retry-After"))
+        if etag:
+            job.state["etag"] = etag
+        length = resp.headers.get("Content-Length")
+        body = int(length) if length and length.isdigit() else None
+        start, total = 0, body
+        if status == 206:
+            m = _CONTENT_RANGE.search(resp.headers.get("Content-Range", ""))
+            if not m or int(m.group(1)) != have:
+                part.unlink(missing_ok=True)
+                raise TransientError("bad_range", f"{url}: server answered a different range; restarting")
+            start = have
+            total = int(m.group(3)) if m.group(3) != "*" else None
+        if item.size is not None and total is not None and total != item.size:
+            raise PermanentError("size_mismatch", f"{url}: server has {total} bytes, expected {item.size}")
+        digest = sha256_file(part, start) if start else None
+        fetched = Fetched([part], 0, start, None, resp.url, status, etag)
+        mode = "r+b" if start else "wb"
+        with open(part, mode) as fh:
+            if start:
+                fh.seek(start)
+                fh.truncate()
+            writer = HashingWriter(fh, digest or hashlib.sha256(), body)
+            try:
+                self._stream(job, resp, writer)
+            except requests.RequestException as exc:
+                raise _network_error(exc, url) from exc
+            except OSError as exc:
+                if isinstance(exc, (ConnectionError, TimeoutError)) or "IncompleteRead" in repr(exc):
+                    raise _network_error(exc, url) from exc
+                raise
+            finally:
+                fetched.transferred = writer.written
+                fetched.sha256 = writer.close()
+        if body is not None and writer.written != body:
+            raise TransientError("truncated", f"{url}: got {writer.written} of {body} body bytes")
+        return fetched
+
+    def _stream(self, job: FetchJob, resp: requests.Response, writer: HashingWriter) -> None:
+        raw = resp.raw
+        chunk = self.options.chunk
+        meter = job.meter
+        try:
+            while True:
+                block = raw.read1(chunk, decode_content=False)
+                if not block:
+                    break
+                writer.write(block)
+                meter.add(len(block))
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise TransientError("timeout", f"{job.item.url}: no data for {self.options.timeout:g} s") from exc
+        except urllib3.exceptions.HTTPError as exc:  # IncompleteRead, reset: the body ended early
+            raise TransientError("truncated", f"{job.item.url}: connection closed mid-body") from exc

@@ -1,0 +1,110 @@
+"""``fx download weights NAME``: fetch a model card's weight files into the cache that ``find_weights`` reads.
+
+Data flow: card -> its WeightSource(s) (URL, sha256, size, licence) -> the same Fetcher as manifests use
+(``.part`` next to the cache file, resume, retries, sha256 check) -> ``cache_path(card, source)``. A cached file
+that no longer matches its card's checksum is fetched again rather than trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from faceexpr_cli.config.cards import ModelCard, WeightSource, list_cards, load_card
+from faceexpr_cli.console import log
+from faceexpr_cli.download.dest import Destination
+from faceexpr_cli.download.fetcher import Fetcher
+from faceexpr_cli.download.items import Item
+from faceexpr_cli.download.limits import Meter
+from faceexpr_cli.download.options import DownloadOptions
+from faceexpr_cli.download.runner import run_pool
+from faceexpr_cli.download.verify import sha256_file
+from faceexpr_cli.errors import DownloadError, FxError
+from faceexpr_cli.weights import cache_path, weight_source
+
+
+@dataclass
+class WeightResult:
+    card: str
+    source: str
+    path: str
+    status: str  # downloaded | cached
+    bytes: int
+    sha256: str
+    verified: bool
+    licence: str
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _matches(path: Path, ws: WeightSource) -> tuple[bool, str]:
+    """(does the file match the card's size and sha256, its sha256)."""
+    if ws.size is not None and path.stat().st_size != ws.size:
+        return False, ""
+    digest = sha256_file(path).hexdigest()
+    return (ws.sha256 is None or digest == ws.sha256.lower()), digest
+
+
+def download_weights(name: str, source: str | None = None, force: bool = False,
+                     options: DownloadOptions | None = None, progress: bool = True) -> list[WeightResult]:
+    """Make the card's weights (one source, or all of them) present and verified in the cache."""
+    options = options or DownloadOptions(jobs=1)
+    card = load_card(name)
+    sources = [weight_source(card, source)] if source or not card.weights else list(card.weights)
+    return [_one(card, ws, force, options, progress) for ws in sources]
+
+
+def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOptions, progress: bool) -> WeightResult:
+    path = cache_path(card, ws.name)
+    result = WeightResult(card.name, ws.name, str(path), "cached", 0, "", ws.sha256 is not None, ws.licence, ws.note)
+    if path.exists() and not force:
+        ok, digest = _matches(path, ws)
+        if ok:
+            result.bytes, result.sha256 = path.stat().st_size, digest
+            return result
+        log.warning("%s does not match the card's checksum; downloading it again", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    if ws.sha256 is None:
+        log.warning("card '%s' gives no sha256 for '%s': the download cannot be verified", card.name, ws.name)
+    item = Item(key=f"{card.name}/{ws.name}", url=ws.url, name=path.name, size=ws.size,
+                sha256=ws.sha256.lower() if ws.sha256 else None)
+    meter = Meter(options.rate_limit)
+    fetcher = Fetcher(Destination(path.parent, options), options, meter)
+    records: list[dict[str, Any]] = []
+    run_pool(fetcher, [item], records.append, meter, progress)
+    record = records[0]
+    if record["status"] != "ok":
+        raise DownloadError(
+            f"weights '{ws.name}' for '{card.name}' failed: {record.get('error')}",
+            f"re-run to retry (a partial download resumes), or put {ws.filename} at {path} by hand",
+        )
+    result.status, result.bytes, result.sha256 = "downloaded", record["bytes"], record["sha256"]
+    return result
+
+
+def list_weights() -> list[dict[str, Any]]:
+    """Every weight source of every card, with whether it is in the cache (by size; no hashing)."""
+    rows = []
+    for name in list_cards():
+        try:
+            card = load_card(name)
+        except FxError as exc:
+            rows.append({"card": name, "source": "", "status": "card error", "licence": "", "path": exc.one_line()})
+            continue
+        for ws in card.weights:
+            path = cache_path(card, ws.name)
+            if not path.exists():
+                state = "missing"
+            elif ws.size is not None and path.stat().st_size != ws.size:
+                state = "wrong size"
+            else:
+                state = "cached"
+            rows.append({"card": card.name, "source": ws.name, "status": state, "size": ws.size,
+                         "licence": ws.licence, "path": str(path)})
+    return rows
+
