@@ -113,7 +113,7 @@ def run_demo(out: Path, recipe: Any, only: list[str] | None = None,
             res.status = "skipped"
             res.error = f"needs {', '.join(missing)} from an earlier step"
         else:
-            log.info("demo: %s", step.title)
+            log.debug("demo: %s", step.title)
             ctx.current = res
             t = time.perf_counter()
             try:
