@@ -100,7 +100,7 @@ class Fetcher:
         if sha is None and (item.sha256 or main.stat().st_size < (1 << 30)):
             sha = sha256_file(main).hexdigest()
         got.sha256 = sha
-        check(main, sha, want_sha=item.sha256, want_size=item.size)
+        check(main, sha, want_sha=item.sha256, want_size=item.size, name=item.url)
 
     def _commit(self, item: Item, got: Fetched, record: dict[str, Any], started: float) -> dict[str, Any]:
         main = got.files[0]

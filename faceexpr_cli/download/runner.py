@@ -114,7 +114,7 @@ def _keep(record: dict[str, Any], records: dict[str, dict[str, Any]], status: St
 
 
 def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, Any]], None], meter: Meter,
-             show: bool) -> None:
+             show: bool, label: str = "download") -> None:
     """Run ``fetcher.run`` over items on threads with a progress bar; ``on_record`` sees each finished record."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -128,7 +128,7 @@ def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, 
     finished = failed = 0
     try:
         with bar:
-            task = bar.add_task("download", total=len(todo), traffic="", failed="")
+            task = bar.add_task(label, total=len(todo), traffic="", failed="")
             pending = {pool.submit(fetcher.run, item) for item in todo}
             while pending:
                 done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)

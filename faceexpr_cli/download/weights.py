@@ -76,7 +76,7 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     meter = Meter(options.rate_limit)
     fetcher = Fetcher(Destination(path.parent, options), options, meter)
     records: list[dict[str, Any]] = []
-    run_pool(fetcher, [item], records.append, meter, progress)
+    run_pool(fetcher, [item], records.append, meter, progress, label=f"{card.name}/{ws.name}")
     record = records[0]
     if record["status"] != "ok":
         raise DownloadError(

@@ -182,10 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
                 while sent < budget:
                     n = min(_CHUNK, budget - sent)
                     chunk = view[start + sent : start + sent + n] if view is not None else os.pread(fh.fileno(), n, start + sent)
+                    if route.chunk_delay and sent:
+                        time.sleep(route.chunk_delay)  # between chunks, never after the last one
                     self.wfile.write(chunk)
                     sent += n
-                    if route.chunk_delay:
-                        time.sleep(route.chunk_delay)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         return sent

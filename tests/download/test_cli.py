@@ -1,0 +1,81 @@
+"""`fx download` from the command line: both forms parse, results on stdout, failures exit 1, Ctrl-C is safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from dlhelpers import payload, sha, write_csv
+from faultserver import Route
+
+from faceexpr_cli.cli.app import main
+
+KB = 1024
+MB = 1 << 20
+
+
+def test_help_lists_both_forms(capsys):
+    assert main(["download", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "fetch" in out and "weights" in out and "MANIFEST" in out
+    assert main(["download", "weights", "--help"]) == 0
+    assert "--list" in capsys.readouterr().out
+
+
+def test_manifest_form_prints_summary_and_fails_with_exit_1(server, tmp_path, capsys):
+    data = payload(20 * KB)
+    server.add("/a.bin", Route(data=data))
+    server.add("/b.bin", Route(data=b"x", statuses=[404]))
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/a.bin")}])
+    out = tmp_path / "out"
+    assert main(["download", str(manifest), "--out", str(out)]) == 0
+    assert "fx download" in capsys.readouterr().out and sha((out / "a.bin").read_bytes()) == sha(data)
+
+    manifest = write_csv(tmp_path / "m2.csv", [{"url": server.url("/a.bin")}, {"url": server.url("/b.bin")}])
+    assert main(["download", "fetch", str(manifest), "-o", str(out), "--json", "--retries", "0"]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["skipped"] == 1 and summary["failed"] == 1
+    assert summary["failures"][0]["error_class"] == "http_404"
+    assert "1 of 2 items failed" in captured.err and "fx-download" in captured.err
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    manifest = tmp_path / "m.txt"
+    manifest.write_text("https://127.0.0.1:9/x\n")
+    assert main(["download", str(manifest), "--out", str(tmp_path / "o"), "--shard", "4/4"]) == 2
+    assert "bad shard" in capsys.readouterr().err
+    assert main(["download", str(manifest), "--out", str(tmp_path / "o"), "--source", "ftp"]) == 2
+    assert "unknown download source 'ftp'" in capsys.readouterr().err
+    assert main(["download", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_ctrl_c_keeps_the_part_and_a_rerun_resumes(server, tmp_path):
+    data = payload(8 * MB, seed=9)
+    route = Route(data=data, chunk_delay=0.01)  # ~6 MB/s: slow enough to interrupt halfway
+    server.add("/slow.bin", route)
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/slow.bin"), "sha256": sha(data)}])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "faceexpr_cli", "-q", "download", str(manifest), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    part = out / "slow.bin.part"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 2 * MB):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    have = part.stat().st_size
+    assert 2 * MB < have < len(data) and not (out / "slow.bin").exists()
+    journal = [json.loads(line) for line in (out / "fx-download.jsonl").read_text().splitlines()]
+    assert journal[-1]["error_class"] == "interrupted"
+
+    route.chunk_delay = 0.0
+    assert main(["download", str(manifest), "--out", str(out)]) == 0
+    assert sha((out / "slow.bin").read_bytes()) == sha(data)
+    assert server.hits_for("/slow.bin")[-1].range == f"bytes={have}-"
+    assert not part.exists()

@@ -1,0 +1,72 @@
+"""`fx download weights`: model cards (written to a temp FX_MODELS_DIR) whose weights live on the loopback server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from dlhelpers import payload, sha
+from faultserver import Route
+
+from faceexpr_cli.cli.app import main
+from faceexpr_cli.weights import cache_path, find_weights
+
+KB = 1024
+
+
+@pytest.fixture
+def cards(tmp_path, monkeypatch, server):
+    """Three cards: one with good weights, one whose checksum is wrong, one with no weights."""
+    good, other = payload(300 * KB, seed=1), payload(10 * KB, seed=2)
+    server.add("/w/good.safetensors", Route(data=good, drop_after=100 * KB, drops=1))
+    server.add("/w/other.bin", Route(data=other))
+    models = tmp_path / "models"
+    models.mkdir()
+
+    def card(name, weights):
+        data = {"name": name, "builder": "none", "description": "test card", "task": "test", "licence": "MIT",
+                "weights": weights}
+        (models / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+    card("tinynet", [{"name": "main", "url": server.url("/w/good.safetensors"), "filename": "tinynet.safetensors",
+                      "sha256": sha(good), "size": len(good), "licence": "CC-BY-NC-4.0", "note": "research only"}])
+    card("badsum", [{"name": "main", "url": server.url("/w/other.bin"), "filename": "other.bin", "sha256": "0" * 64,
+                     "licence": "Apache-2.0"}])
+    card("noweights", [])
+    monkeypatch.setenv("FX_MODELS_DIR", str(models))
+    return {"good": good}
+
+
+def test_download_verify_licence_and_path(cards, server, capsys):
+    code = main(["download", "weights", "tinynet"])
+    captured = capsys.readouterr()
+    path = cache_path("tinynet")
+    assert code == 0 and captured.out.strip() == str(path)
+    assert "CC-BY-NC-4.0" in captured.err and "research only" in captured.err and "sha256 verified" in captured.err
+    assert sha(path.read_bytes()) == sha(cards["good"]) and find_weights("tinynet") == path
+    assert [h.range for h in server.hits_for("/w/good.safetensors")] == [None, f"bytes={100 * KB}-"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tinynet.safetensors"]
+
+    code = main(["download", "weights", "tinynet", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data[0]["status"] == "cached" and len(server.hits_for("/w/good.safetensors")) == 2
+
+
+def test_list_shows_cached_and_missing(cards, capsys):
+    assert main(["download", "weights", "tinynet"]) == 0
+    capsys.readouterr()
+    assert main(["download", "weights", "--list", "--json"]) == 0
+    rows = {r["card"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["tinynet"]["status"] == "cached" and rows["badsum"]["status"] == "missing"
+    assert "noweights" not in rows
+
+
+def test_checksum_mismatch_and_no_weights_are_one_line_errors(cards, capsys):
+    assert main(["download", "weights", "badsum"]) == 1
+    err = capsys.readouterr().err
+    assert "checksum" in err and "other.bin" in err and "Traceback" not in err
+    assert not cache_path("badsum").parent.exists() or not any(cache_path("badsum").parent.iterdir())
+    assert main(["download", "weights", "noweights"]) == 1
+    assert "lists no weight sources" in capsys.readouterr().err
+    assert main(["download", "weights"]) == 2

@@ -1,0 +1,82 @@
+"""Video-site downloads through yt-dlp's generic extractor against a loopback page with a video and captions."""
+
+from __future__ import annotations
+
+import pytest
+from dlhelpers import fast_options, leftovers, write_csv
+from faultserver import Route
+
+from faceexpr_cli.download.options import VideoOptions
+from faceexpr_cli.download.runner import download_manifest
+from faceexpr_cli.download.sources.ytdlp import classify, format_selector
+
+VTT = (
+    b"WEBVTT\nKind: captions\nLanguage: en\n\n"
+    b"00:00:00.200 --> 00:00:01.400\nplease<00:00:00.600><c> smile</c><00:00:01.000><c> now</c>\n\n"
+    b"00:00:01.400 --> 00:00:02.000\nlook<00:00:01.700><c> surprised</c>\n"
+)
+PAGE = (
+    b'<html><head><title>talk</title></head><body><video controls>'
+    b'<source src="/media/talk.mp4" type="video/mp4">'
+    b'<track kind="captions" src="/media/talk.en.vtt" srclang="en" label="English"></video></body></html>'
+)
+
+
+@pytest.fixture(scope="module")
+def talk_video(tmp_path_factory):
+    from faceexpr_cli.samples import make_talking_head
+
+    return make_talking_head(tmp_path_factory.mktemp("yt") / "talk.mp4", seconds=2.0, width=160, height=128).path
+
+
+def _site(server, video):
+    server.add("/media/talk.mp4", Route(file=video, content_type="video/mp4"))
+    server.add("/media/talk.en.vtt", Route(data=VTT, content_type="text/vtt"))
+    server.add("/watch", Route(data=PAGE, content_type="text/html"))
+
+
+def test_video_and_captions_land_side_by_side(server, tmp_path, talk_video):
+    from faceexpr_cli.media import probe
+
+    _site(server, talk_video)
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/watch"), "id": "talk01", "source": "ytdlp"}])
+    out = tmp_path / "out"
+    rec = download_manifest(manifest, out, fast_options(), progress=False).records[0]
+    assert rec["status"] == "ok", rec
+    assert rec["files"] == ["talk01.mp4", "talk01.en.vtt"] and rec["source"] == "ytdlp"
+    assert (out / "talk01.en.vtt").read_bytes() == VTT  # word timings kept as served
+    assert abs(probe(out / "talk01.mp4").duration - 2.0) < 0.1
+    assert leftovers(out) == []
+
+
+def test_sections_fetch_only_the_spans(server, tmp_path, talk_video):
+    from faceexpr_cli.media import probe
+
+    _site(server, talk_video)
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/watch"), "id": "talk01", "spans": "0.4-1.4"}])
+    opts = fast_options(source="ytdlp", video=VideoOptions(sections=True, subtitles=False))
+    rec = download_manifest(manifest, tmp_path / "out", opts, progress=False).records[0]
+    assert rec["status"] == "ok", rec
+    assert rec["files"] == ["talk01_0.4-1.4.mp4"]
+    assert abs(probe(tmp_path / "out" / rec["files"][0]).duration - 1.0) < 0.1
+
+
+def test_missing_page_is_a_permanent_failure_with_nothing_left(server, tmp_path):
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/gone"), "id": "gone"}])
+    rec = download_manifest(manifest, tmp_path / "out", fast_options(source="ytdlp"), progress=False).records[0]
+    assert rec["status"] == "failed" and rec["error_class"] == "http_404" and rec["attempts"] == 1
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_format_selection_and_error_classes():
+    assert format_selector(VideoOptions()) == "bv*+ba/b"
+    sel = format_selector(VideoOptions(min_height=720, codec="h264"))
+    assert sel == "bv*[height>=?720][vcodec~='^avc1']+ba/b[height>=?720][vcodec~='^avc1']"
+    assert format_selector(VideoOptions(format="18")) == "18"
+    from yt_dlp.utils import DownloadError, ExtractorError
+
+    private = DownloadError("ERROR: [youtube] abc: Private video. Sign in if you've been granted access")
+    assert classify(private, "u").kind == "private_video" and not classify(private, "u").transient
+    assert classify(DownloadError("ERROR: HTTP Error 429: Too Many Requests"), "u").transient
+    wrapped = DownloadError("ERROR: boom", exc_info=(ExtractorError, ExtractorError("x", expected=True), None))
+    assert classify(wrapped, "u").kind == "ytdlp_error"
