@@ -66,6 +66,28 @@ class _Live:
             self.embeddings.append(face.embedding)
 
 
+def min_cost_assignment(cost: np.ndarray) -> tuple[list[int], list[int]]:
+    """Optimal one-to-one assignment. A handful of faces is solved exactly by enumeration (no scipy import,
+    which costs seconds at start-up); crowds go to scipy's Hungarian solver."""
+    n, m = cost.shape
+    if min(n, m) > 6 or max(n, m) > 8:
+        from scipy.optimize import linear_sum_assignment
+
+        r, c = linear_sum_assignment(cost)
+        return r.tolist(), c.tolist()
+    from itertools import permutations
+
+    transpose = n > m
+    c = cost.T if transpose else cost  # rows <= cols
+    best, best_cols = None, ()
+    for cols in permutations(range(c.shape[1]), c.shape[0]):
+        total = float(c[range(c.shape[0]), cols].sum())
+        if best is None or total < best:
+            best, best_cols = total, cols
+    rows = list(range(c.shape[0]))
+    return (list(best_cols), rows) if transpose else (rows, list(best_cols))
+
+
 class TrackSet:
     """Feed one ``step`` per processed frame, in order; ``finish`` returns the finished tracks."""
 
@@ -125,8 +147,6 @@ class TrackSet:
     def _match(self, preds: list[np.ndarray], detections: list[Face]) -> list[tuple[int, int]]:
         if not preds or not detections:
             return []
-        from scipy.optimize import linear_sum_assignment
-
         iou = iou_matrix(np.stack(preds), np.stack([d.bbox for d in detections]))
         cost = 1.0 - iou
         valid = iou >= self.iou_threshold
@@ -140,7 +160,7 @@ class TrackSet:
                     cost[i, j] += self.identity_weight * (1.0 - sim)
                     valid[i, j] &= sim >= self.min_similarity
         cost = np.where(valid, cost, _BIG)
-        rows, cols = linear_sum_assignment(cost)
+        rows, cols = min_cost_assignment(cost)
         return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if valid[r, c]]
 
     def cut(self) -> None:

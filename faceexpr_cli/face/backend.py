@@ -85,6 +85,10 @@ class FaceBackend:
             self.embed(image_rgb, faces)
         return faces
 
+    def prepare(self) -> FaceBackend:
+        """Load the models now, so a missing model fails before a batch starts rather than on every item."""
+        return self
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "card": self.card, "landmarks68": self.has_landmarks,
                 "embedding_dim": self.embedding_dim}

@@ -85,6 +85,11 @@ class DlibBackend(FaceBackend):
         self.upsample = int(upsample)
         self.jitters = int(jitters)
 
+    def prepare(self) -> DlibBackend:
+        _model(self.detector)
+        _model("landmarks68")
+        return self
+
     def _detect(self, image: np.ndarray, *, keypoints: bool) -> list[Face]:
         faces: list[Face] = []
         if self.detector == "hog":

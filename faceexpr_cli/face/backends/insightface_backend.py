@@ -122,6 +122,10 @@ class InsightFaceBackend(FaceBackend):
         self._models = found
         return found
 
+    def prepare(self) -> InsightFaceBackend:
+        self.models()
+        return self
+
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         if self._models is not None:

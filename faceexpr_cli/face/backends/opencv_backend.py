@@ -48,6 +48,10 @@ class OpenCVBackend(FaceBackend):
         self.min_neighbors = int(min_neighbors)
         self.min_size = int(min_size)
 
+    def prepare(self) -> OpenCVBackend:
+        _cascade(self.cascade)
+        return self
+
     def _detect(self, image: np.ndarray, *, keypoints: bool) -> list[Face]:
         import cv2
 

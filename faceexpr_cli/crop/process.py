@@ -1,0 +1,251 @@
+"""One video through ``fx crop``: probe, track faces, plan clips, cut them from full frames with their audio.
+
+Two sequential decodes, never a seek per frame. The first decodes at ``analysis_side`` and tracks; the second
+starts (one seek) at the first planned clip and feeds every open clip writer from the same full-resolution
+frame, so a video with three faces is still decoded only twice.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceexpr_cli.console import log
+from faceexpr_cli.crop import geometry
+from faceexpr_cli.crop.inputs import Item
+from faceexpr_cli.crop.manifest import new_row
+from faceexpr_cli.crop.options import CropOptions
+from faceexpr_cli.errors import FxError, MediaError
+from faceexpr_cli.face import FaceBackend, Track, TrackerOptions, Tracks, get_backend, track_faces
+from faceexpr_cli.face.types import Face
+
+
+@dataclass
+class ClipPlan:
+    track: Track
+    segment: int
+    crops: np.ndarray  # (N, 4) frame box of each output frame (source pixels)
+    mats: np.ndarray | None  # (N, 2, 3) frame -> crop matrices in align mode
+    status: str = "ok"
+    error: str | None = None
+    embedding: np.ndarray | None = None
+
+    @property
+    def first(self) -> int:
+        return int(self.track.frames[0])
+
+    @property
+    def last(self) -> int:
+        return int(self.track.frames[-1])
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _pieces(n: int, max_frames: int | None) -> list[tuple[int, int]]:
+    """Split n frames into equal pieces of at most ``max_frames`` (no short leftover piece)."""
+    if not max_frames or n <= max_frames:
+        return [(0, n)]
+    k = -(-n // max_frames)
+    bounds = np.linspace(0, n, k + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def plan_clips(tracks: Tracks, fps: float, width: int, height: int, opts: CropOptions) -> tuple[list[ClipPlan], list[str]]:
+    """Which clips to write, and why the other tracks made none."""
+    plans: list[ClipPlan] = []
+    reasons: list[str] = []
+    counts = tracks.counts()
+    index_of = {int(f): i for i, f in enumerate(tracks.frame_indices)}
+    max_frames = round(opts.max_duration * fps) if opts.max_duration else None
+    for t in tracks:
+        if opts.single_face:
+            ok = np.array([counts[index_of[int(f)]] == 1 for f in t.frames])
+            spans = _runs(ok)
+            if not spans:
+                reasons.append(f"track {t.track_id}: never the only face on screen (--single-face)")
+        else:
+            spans = [(0, len(t))]
+        segment = 0
+        for a, b in spans:
+            for pa, pb in _pieces(b - a, max_frames):
+                piece = t.slice(a + pa, a + pb, end_reason="split" if pb - pa < b - a else None)
+                dur = len(piece) / fps
+                size = float(piece.sizes.mean())
+                if dur + 1e-6 < opts.min_duration:
+                    reasons.append(f"track {t.track_id}: {dur:.2f} s < --min-duration {opts.min_duration:g}")
+                    continue
+                if size < opts.min_face:
+                    reasons.append(f"track {t.track_id}: face {size:.0f} px < --min-face {opts.min_face:g}")
+                    continue
+                plans.append(_geometry(piece, segment, fps, width, height, opts))
+                segment += 1
+    return plans, reasons
+
+
+def _geometry(piece: Track, segment: int, fps: float, width: int, height: int, opts: CropOptions) -> ClipPlan:
+    mats = None
+    if opts.mode == "align":
+        mats = geometry.align_matrices(piece.kps5, piece.times, opts.size, opts.margin)
+    if mats is not None:
+        crops = np.stack([geometry.matrix_crop_box(m, opts.size) for m in mats])
+    elif opts.mode == "follow":
+        crops = geometry.follow_crops(piece.boxes, opts.margin)
+    else:  # union, and align without key points (a backend without landmarks)
+        crops = geometry.union_crops(piece.boxes, opts.margin)
+    plan = ClipPlan(piece, segment, crops, mats)
+    if opts.out_of_frame == "drop" and geometry.leaves_frame(crops, width, height):
+        plan.status, plan.error = "dropped", "the crop leaves the frame (--out-of-frame drop)"
+    return plan
+
+
+def clip_name(item: Item, plan: ClipPlan) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(item.source).stem)[:40]
+    return f"clips/{stem}-{item.source_id[:8]}/t{plan.track.track_id:03d}_{plan.segment:02d}.mp4"
+
+
+def _embedding_frames(plan: ClipPlan, k: int = 3) -> set[int]:
+    det = plan.track.frames[plan.track.detected]
+    if not len(det):
+        det = plan.track.frames
+    return {int(det[i]) for i in np.linspace(0, len(det) - 1, min(k, len(det))).round().astype(int)}
+
+
+def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Path, opts: CropOptions,
+                backend: FaceBackend) -> None:
+    """The second decode: feed every planned clip's writer, compute identity embeddings on the way."""
+    from faceexpr_cli.media import VideoWriter, iter_frames
+
+    todo = [p for p in plans if p.status == "ok"]
+    if not todo:
+        return
+    times = tracks.frame_times
+    want_embed = opts.embed and backend.embedding_dim is not None
+    embed_at = {id(p): (_embedding_frames(p) if want_embed and p.track.embedding is None else set()) for p in todo}
+    vectors: dict[int, list[np.ndarray]] = {id(p): [] for p in todo}
+    writers: dict[int, VideoWriter] = {}
+    first, last = min(p.first for p in todo), max(p.last for p in todo)
+    period = 1.0 / info.fps if info.fps else 0.04
+    try:
+        for frame in iter_frames(item.source, start=float(times[first]) if first else None,
+                                 end=float(times[last]) + period / 2):
+            pos = int(np.searchsorted(times, frame.time - period / 2))
+            if pos >= len(times) or abs(times[pos] - frame.time) > period / 2:
+                continue
+            idx = int(tracks.frame_indices[pos])
+            for p in todo:
+                if not p.first <= idx <= p.last:
+                    continue
+                k = idx - p.first
+                if p.mats is not None:
+                    import cv2
+
+                    crop = cv2.warpAffine(frame.image, p.mats[k], (opts.size, opts.size), flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                else:
+                    crop = geometry.crop_square(frame.image, p.crops[k], opts.size)
+                w = writers.get(id(p))
+                if w is None:
+                    start = float(p.track.times[0])
+                    w = writers[id(p)] = VideoWriter(
+                        out / clip_name(item, p), info.fps, crf=opts.crf,
+                        audio=item.source if (opts.audio and info.has_audio) else None,
+                        audio_start=start, audio_duration=len(p.track) * period)
+                w.write(crop)
+                if idx in embed_at[id(p)]:
+                    face = Face(p.track.raw_boxes[k], float(p.track.scores[k]))
+                    backend.embed(frame.image, [face])
+                    vectors[id(p)].append(face.embedding)
+                if idx == p.last:
+                    writers.pop(id(p)).close()
+        for w in writers.values():  # the stream ended early: keep what was written
+            w.close()
+        writers.clear()
+    finally:
+        for w in writers.values():
+            w._abort()
+    for p in todo:
+        if p.track.embedding is not None:
+            p.embedding = p.track.embedding
+        elif vectors[id(p)]:
+            mean = np.mean(vectors[id(p)], axis=0)
+            p.embedding = mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def _row(item: Item, info, plan: ClipPlan, opts: CropOptions, seconds: float) -> dict[str, Any]:
+    t = plan.track
+    st = t.stats()
+    fps = info.fps
+    return new_row(
+        item.source, item.source_id, plan.status, plan.error,
+        clip=clip_name(item, plan) if plan.status == "ok" else None, track_id=t.track_id, segment=plan.segment,
+        start_time=float(t.times[0]), end_time=float(t.times[-1]) + 1.0 / fps, start_frame=int(t.frames[0]),
+        end_frame=int(t.frames[-1]), n_frames=len(t), fps=fps, src_width=info.width, src_height=info.height,
+        size=opts.size, mode=opts.mode, crop_boxes=np.round(plan.crops, 2).tolist(),
+        face_boxes=np.round(t.boxes, 2).tolist(), mean_score=st.mean_score, face_size=st.mean_size,
+        min_face_size=st.min_size, yaw_mean=None if np.isnan(st.yaw_mean) else st.yaw_mean,
+        frontal_fraction=None if np.isnan(st.frontal_fraction) else st.frontal_fraction, jitter=st.jitter,
+        embedding=None if plan.embedding is None else plan.embedding.astype(np.float32).tolist(),
+        has_audio=bool(opts.audio and info.has_audio), backend=opts.backend, seconds=seconds)
+
+
+def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> Tracks:
+    """The first decode: track faces at ``analysis_side``, boxes back in source pixels."""
+    from faceexpr_cli.media import iter_frames
+
+    size = None
+    if max(info.width, info.height) > opts.analysis_side:
+        k = opts.analysis_side / max(info.width, info.height)
+        size = (max(2, round(info.width * k / 2) * 2), max(2, round(info.height * k / 2) * 2))
+    topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
+                           landmarks=True)
+    tracks = track_faces(iter_frames(item.source, size=size), backend, fps=info.fps or None, options=topts)
+    if size is not None:
+        tracks[:] = [t.scaled(info.width / size[0], info.height / size[1]) for t in tracks]
+    return tracks
+
+
+def process_video(item: Item, out: Path, opts: CropOptions, backend: FaceBackend | None = None) -> list[dict]:
+    """All manifest rows for one source. Never raises for a bad video: the error goes into its row."""
+    from faceexpr_cli.media import probe
+
+    t0 = time.perf_counter()
+    if item.skip:
+        return [new_row(item.source, item.source_id, "skipped", item.skip)]
+    try:
+        info = probe(item.source)
+        if info.width * info.height > opts.max_pixels:
+            raise MediaError(item.source, f"resolution {info.width}x{info.height} is above the limit "
+                                          f"({opts.max_pixels} pixels)", "raise --max-pixels or downscale it")
+        if not info.fps:
+            raise MediaError(item.source, "has no frame rate", "re-encode it")
+        backend = backend or get_backend(opts.backend, **opts.backend_options)
+        tracks = track_source(item, info, opts, backend)
+        if not tracks:
+            return [new_row(item.source, item.source_id, "no_face", "no face found", fps=info.fps,
+                            src_width=info.width, src_height=info.height, backend=opts.backend,
+                            seconds=time.perf_counter() - t0)]
+        plans, reasons = plan_clips(tracks, info.fps, info.width, info.height, opts)
+        if not plans:
+            return [new_row(item.source, item.source_id, "no_clip", "; ".join(reasons[:5]), fps=info.fps,
+                            src_width=info.width, src_height=info.height, backend=opts.backend,
+                            seconds=time.perf_counter() - t0)]
+        write_clips(item, info, plans, tracks, out, opts, backend)
+        seconds = time.perf_counter() - t0
+        return [_row(item, info, p, opts, seconds) for p in plans]
+    except FxError as exc:
+        log.warning("%s", exc.one_line())
+        return [new_row(item.source, item.source_id, "error", exc.one_line(), seconds=time.perf_counter() - t0)]
+    except Exception as exc:  # one bad video never ends the batch; the row keeps the reason
+        log.debug(traceback.format_exc())
+        msg = f"{item.source}: {type(exc).__name__}: {exc}"
+        log.warning("%s", msg)
+        return [new_row(item.source, item.source_id, "error", msg, seconds=time.perf_counter() - t0)]
