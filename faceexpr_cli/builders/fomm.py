@@ -63,3 +63,11 @@ def card_for_config(config: str | Path | None, base: str = "fomm-vox256"):
             merged["preset"] = preset_from_original(data, str(path))
             return card_from_dict(merged, str(path))
     return load_card(config)
+
+
+@BUILDERS.register("tps-warp")
+def build_tps_warp(num_points: int = 104, grid_size: int = 96):
+    """The landmarks engine's exportable warp (no weights): see ``nn.tps.TPSWarp``."""
+    from faceexpr_cli.nn.tps import TPSWarp
+
+    return TPSWarp(num_points=num_points, grid_size=grid_size)

@@ -55,14 +55,14 @@ class OcclusionAwareGenerator(nn.Module):
         self.estimate_occlusion_map = estimate_occlusion_map
         self.num_channels = num_channels
 
-    def forward_all(self, source: torch.Tensor, kp_driving: torch.Tensor, jac_driving: torch.Tensor,
-                    kp_source: torch.Tensor, jac_source: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_all(self, source: torch.Tensor, kp_driving: torch.Tensor, jacobian_driving: torch.Tensor,
+                    kp_source: torch.Tensor, jacobian_source: torch.Tensor) -> dict[str, torch.Tensor]:
         out = self.first(source)
         for block in self.down_blocks:
             out = block(out)
         result: dict[str, torch.Tensor] = {}
         if self.dense_motion_network is not None:
-            motion = self.dense_motion_network(source, kp_driving, jac_driving, kp_source, jac_source)
+            motion = self.dense_motion_network(source, kp_driving, jacobian_driving, kp_source, jacobian_source)
             result.update(motion)
             out = warp(out, motion["deformation"])
             occlusion = motion.get("occlusion_map")
@@ -77,7 +77,7 @@ class OcclusionAwareGenerator(nn.Module):
         result["prediction"] = torch.sigmoid(self.final(out))
         return result
 
-    def forward(self, source: torch.Tensor, kp_driving: torch.Tensor, jac_driving: torch.Tensor,
-                kp_source: torch.Tensor, jac_source: torch.Tensor) -> torch.Tensor:
+    def forward(self, source: torch.Tensor, kp_driving: torch.Tensor, jacobian_driving: torch.Tensor,
+                kp_source: torch.Tensor, jacobian_source: torch.Tensor) -> torch.Tensor:
         """Source (B, C, H, W), driving and source key points and Jacobians -> the animated frame (B, C, H, W)."""
-        return self.forward_all(source, kp_driving, jac_driving, kp_source, jac_source)["prediction"]
+        return self.forward_all(source, kp_driving, jacobian_driving, kp_source, jacobian_source)["prediction"]

@@ -37,10 +37,9 @@ class KPDetector(nn.Module):
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, C, H, W) in [0, 1] -> key points (B, K, 2) in [-1, 1] (x, y) and Jacobians (B, K, 2, 2)."""
-        if self.scale_factor != 1:
-            x = self.down(x)
+        x = self.down(image) if self.scale_factor != 1 else image
         features = self.predictor(x)
         logits = self.kp(features)
         b, k, h, w = logits.shape

@@ -1,0 +1,93 @@
+"""FOMM checkpoints in the original layout: read, check against a model (with a readable summary), write.
+
+The layout is the original ``Logger.save_cpk``'s: ``{kp_detector, generator, discriminator, optimizer_generator,
+optimizer_discriminator, optimizer_kp_detector, epoch}``; our files add ``card`` (the model card as a dict), which
+the original loaders ignore because they read keys by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from faceexpr_cli.errors import CheckpointError, MissingFileError
+
+REQUIRED = ("kp_detector", "generator")
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint dict with ``weights_only=True`` (no code runs from the file)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickles that need code, truncated files, not a torch file at all
+        raise CheckpointError(f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:160]})", "pass a .pth/.pth.tar saved by FOMM or fx") from exc
+    if not isinstance(data, dict) or not all(k in data for k in REQUIRED):
+        keys = ", ".join(sorted(map(str, data))[:8]) if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: not a FOMM checkpoint (needs {' and '.join(REQUIRED)}; has {keys})")
+    return data
+
+
+def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
+    """Drop a DataParallel ``module.`` prefix if every key has it (original checkpoints have none)."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def mismatch_summary(module, state: dict[str, Any], limit: int = 3) -> str | None:
+    """One line on how ``state`` does not fit ``module`` (missing, unexpected, wrong shapes), or None if it fits."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in own
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if items:
+            more = f", +{len(items) - limit} more" if len(items) > limit else ""
+            parts.append(f"{len(items)} {label} ({'; '.join(items[:limit])}{more})")
+    return "; ".join(parts) or None
+
+
+def load_fomm_checkpoint(model, path: str | Path, card_name: str = "", parts=REQUIRED) -> dict[str, Any]:
+    """Strictly load each of ``parts`` into ``model``; a mismatch raises CheckpointError with a summary."""
+    data = read_checkpoint(path)
+    for part in parts:
+        if part not in data:
+            raise CheckpointError(f"{path}: has no '{part}' state dict")
+        module = getattr(model, part, None)
+        if module is None:
+            continue
+        state = _strip_prefix(data[part])
+        problem = mismatch_summary(module, state)
+        if problem:
+            raise CheckpointError(f"{path}: {part} does not fit {card_name or 'the model'}: {problem}",
+                                  "pass the checkpoint's own config with --config (an original FOMM YAML or a card)")
+        module.load_state_dict(state, strict=True)
+    return data
+
+
+def save_fomm_checkpoint(path: str | Path, model, epoch: int, optimizers: dict[str, Any] | None = None,
+                         card: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+    """Write the original layout (+ ``card``) atomically; returns the path."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {name: module.state_dict() for name, module in model.parts().items()}
+    for name, opt in (optimizers or {}).items():
+        data[f"optimizer_{name}"] = opt.state_dict()
+    data["epoch"] = int(epoch)
+    if card is not None:
+        data["card"] = card
+    data.update(extra or {})
+    tmp = path.with_name(f".{path.name}.part")
+    torch.save(data, tmp)
+    tmp.replace(path)
+    return path

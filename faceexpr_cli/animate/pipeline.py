@@ -1,0 +1,280 @@
+"""``fx animate``: the frame loop around an engine - decode, crop, motion, smoothing, reference, render, write.
+
+Two passes over the driving video: the first measures motion per frame (the engine's key points or landmarks), so
+smoothing can run forwards and backwards and the reference frame can be chosen anywhere in the video; the second
+renders in batches and, for ``--side-by-side``, decodes the driver again beside it. Output frames stream into
+the video writer (temporary name, renamed when complete) with the driving audio muxed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceexpr_cli.animate.engines import Engine, EngineOptions, Motion, get_engine
+from faceexpr_cli.console import log, progress
+from faceexpr_cli.errors import MediaError, UsageError
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv"}
+IMAGE_OUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+@dataclass
+class AnimateOptions:
+    engine: str = "landmarks"
+    relative: bool = True
+    adapt_scale: bool = False
+    reference: str | None = None  # a driving frame index or an image path
+    find_best_frame: bool = False
+    crop: str = "none"  # none | auto
+    crop_increase: float = 0.4
+    paste_back: bool = False
+    smooth: float = 1.5  # One-Euro min cutoff (Hz) on the driving motion; 0 turns smoothing off
+    side_by_side: bool = False
+    max_frames: int | None = None
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+
+@dataclass
+class AnimateResult:
+    out: str
+    engine: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    reference_frame: int | None
+    audio: bool
+    seconds: float
+    ms_per_frame: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    interp = cv2.INTER_AREA if max(image.shape[:2]) > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+class Driving:
+    """The driving input (video or one image) as frames in the engine's working space."""
+
+    def __init__(self, path: Path, max_frames: int | None):
+        from faceexpr_cli.media.images import is_image_path
+
+        if not path.exists():
+            from faceexpr_cli.errors import MissingFileError
+
+            raise MissingFileError(path, "driving video or image")
+        self.path = path
+        self.is_image = is_image_path(path)
+        self.max_frames = max_frames
+        self.transform = lambda im: im
+        if self.is_image:
+            from faceexpr_cli.media import read_image
+
+            self.image = read_image(path)
+            self.fps, self.count, self.has_audio = 25.0, 1, False
+        else:
+            from faceexpr_cli.media import probe
+
+            info = probe(path)
+            if not info.frame_count:
+                raise MediaError(path, "has no video frames", "pass a video with at least one frame")
+            self.fps = info.fps or 25.0
+            self.count = min(info.frame_count, max_frames or info.frame_count)
+            self.has_audio = info.has_audio
+
+    def raw(self, fps: float | None = None) -> Iterator[np.ndarray]:
+        if self.is_image:
+            yield self.image
+            return
+        from faceexpr_cli.media import iter_frames
+
+        for frame in iter_frames(self.path, fps=fps, max_frames=None if fps else self.max_frames):
+            yield frame.image
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for image in self.raw():
+            yield self.transform(image)
+
+
+def _one_euro(values: np.ndarray, times: np.ndarray, cutoff: float, beta: float) -> np.ndarray:
+    """Zero-phase One-Euro filtering of a (T, D) series: forwards and backwards, averaged (no lag)."""
+    from faceexpr_cli.face.smoothing import OneEuroFilter
+
+    def run(v: np.ndarray, t: np.ndarray) -> np.ndarray:
+        f = OneEuroFilter(cutoff, beta, 1.0)
+        return np.stack([f(x, float(ti)) for x, ti in zip(v, t, strict=True)])
+
+    return (run(values, times) + run(values[::-1], -times[::-1])[::-1]) / 2
+
+
+def smooth_motion(motion: Motion, fps: float, cutoff: float, beta: float = 4.0) -> Motion:
+    """One-Euro smoothing of points (and Jacobians) over time, in units of the face's size, so one ``cutoff`` (Hz
+    at rest) and ``beta`` work for pixel landmarks and normalised key points alike."""
+    if cutoff <= 0 or len(motion) < 3:
+        return motion
+    from faceexpr_cli.animate.motion import hull_area
+
+    times = np.arange(len(motion)) / fps
+    unit = max(float(np.sqrt(hull_area(motion.points[0]))), 1e-6)
+    flat = motion.points.reshape(len(motion), -1).astype(np.float64) / unit
+    points = (_one_euro(flat, times, cutoff, beta) * unit).reshape(motion.points.shape).astype(np.float32)
+    jac = motion.jacobians
+    if jac is not None:
+        jac = _one_euro(jac.reshape(len(motion), -1).astype(np.float64), times, cutoff, beta)
+        jac = jac.reshape(motion.jacobians.shape).astype(np.float32)
+    return Motion(points, jac, motion.found)
+
+
+def _reference(engine: Engine, opts: AnimateOptions, driving: Driving, motion: Motion, source_image: np.ndarray,
+               source_motion: Motion) -> tuple[Motion, int | None]:
+    """The driver's neutral frame that motion is measured from, and its index (None for an external image)."""
+    from faceexpr_cli.animate.landmarks import best_frame, follow_landmarks, image_landmarks
+
+    if opts.find_best_frame:
+        backend = _face_backend(opts)
+        src_pts = image_landmarks(backend, source_image, "source").landmarks68
+        drv_pts = motion.points if engine.landmark_motion else follow_landmarks(
+            backend, driving.frames(), str(driving.path)).points
+        index = best_frame(src_pts, drv_pts)
+        log.info("best frame: %d", index)
+        return motion.frame(index), index
+    ref = opts.reference
+    if ref is None:
+        return motion.frame(0), 0
+    if ref.strip().lstrip("-").isdigit():
+        index = int(ref)
+        if not -len(motion) <= index < len(motion):
+            raise UsageError(f"--reference {index}: the driving input has {len(motion)} frames")
+        index %= len(motion)
+        return motion.frame(index), index
+    from faceexpr_cli.media import read_image
+
+    image = driving.transform(read_image(ref))
+    return engine.driving_motion(iter([image]), ref), None
+
+
+def _face_backend(opts: AnimateOptions):
+    from faceexpr_cli.face import get_backend
+
+    return get_backend(opts.engine_options.face_backend)
+
+
+def _check_out(out: Path, driving: Driving) -> None:
+    suffix = out.suffix.lower()
+    if driving.is_image and suffix not in IMAGE_OUT_SUFFIXES:
+        raise UsageError(f"--out {out}: a driving image gives an image", "use --out result.png")
+    if not driving.is_image and suffix not in VIDEO_SUFFIXES:
+        raise UsageError(f"--out {out}: a driving video gives a video", "use --out result.mp4")
+
+
+def animate(source: str | Path, driving_path: str | Path, out: str | Path,
+            opts: AnimateOptions | None = None) -> AnimateResult:
+    """Animate the face in ``source`` with the motion of ``driving_path``; writes ``out`` (mp4 or png)."""
+    from faceexpr_cli.animate.crop import image_crop, tube_crop
+    from faceexpr_cli.media import read_image
+
+    opts = opts or AnimateOptions()
+    t0 = time.perf_counter()
+    source, out = Path(source), Path(out)
+    driving = Driving(Path(driving_path), opts.max_frames)
+    _check_out(out, driving)
+    if opts.crop not in ("none", "auto"):
+        raise UsageError(f"--crop {opts.crop}: use auto or none")
+    if opts.paste_back and opts.crop != "auto":
+        raise UsageError("--paste-back needs --crop auto", "add --crop auto")
+    full_source = read_image(source)
+    engine = get_engine(opts.engine, opts.engine_options)
+    size = engine.size
+
+    src_crop = None
+    if opts.crop == "auto":
+        backend = _face_backend(opts)
+        work = size or 256
+        src_crop = image_crop(backend, full_source, work, str(source), opts.crop_increase)
+        src_image = src_crop.apply(full_source)
+        drv_crop = tube_crop(backend, driving.raw(fps=None if driving.is_image else 2.0), work, str(driving.path),
+                             opts.crop_increase)
+        driving.transform = drv_crop.apply
+    elif size:
+        src_image = _resize(full_source, size)
+        driving.transform = lambda im: _resize(im, size)
+    else:
+        src_image = full_source
+
+    source_motion = engine.set_source(src_image, str(source))
+    with progress(transient=True) as bar:
+        task = bar.add_task("motion", total=driving.count)
+
+        def counted():
+            for frame in driving.frames():
+                bar.advance(task)
+                yield frame
+
+        motion = engine.driving_motion(counted(), str(driving.path))
+    motion = smooth_motion(motion, driving.fps, opts.smooth)
+    relative = opts.relative
+    if driving.is_image and relative and opts.reference is None and not opts.find_best_frame:
+        log.info("one driving image and no --reference: using absolute motion")
+        relative = False
+    reference, ref_index = _reference(engine, opts, driving, motion, src_image, source_motion)
+    targets = engine.retarget(source_motion, motion, reference, relative, opts.adapt_scale)
+
+    def rendered() -> Iterator[np.ndarray]:
+        step = max(1, opts.engine_options.batch)
+        for i in range(0, len(targets), step):
+            for frame in engine.render(targets.slice(i, i + step)):
+                yield src_crop.paste(full_source, frame) if (src_crop is not None and opts.paste_back) else frame
+
+    frames = rendered()
+    if opts.side_by_side:
+        frames = _side_by_side(frames, src_image if not opts.paste_back else full_source, driving)
+    count, shape = _write(out, frames, driving, len(targets))
+    seconds = time.perf_counter() - t0
+    return AnimateResult(str(out), engine.name, count, driving.fps, shape[1], shape[0], ref_index,
+                         bool(driving.has_audio and not driving.is_image), round(seconds, 3),
+                         round(1000 * seconds / max(count, 1), 1), engine.describe())
+
+
+def _side_by_side(frames: Iterator[np.ndarray], source: np.ndarray, driving: Driving) -> Iterator[np.ndarray]:
+    import cv2
+
+    def fit(im: np.ndarray, h: int) -> np.ndarray:
+        w = max(2, int(round(im.shape[1] * h / im.shape[0])))
+        return cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
+
+    for result, drv in zip(frames, driving.frames(), strict=False):
+        h = result.shape[0]
+        yield np.concatenate([fit(source, h), fit(drv, h), result], axis=1)
+
+
+def _write(out: Path, frames: Iterator[np.ndarray], driving: Driving, total: int) -> tuple[int, tuple[int, ...]]:
+    from faceexpr_cli.media import VideoWriter, write_image
+
+    if driving.is_image:
+        frame = next(iter(frames))
+        write_image(out, frame)
+        return 1, frame.shape
+    shape: tuple[int, ...] = ()
+    with progress(transient=True) as bar, VideoWriter(out, driving.fps, audio=driving.path if driving.has_audio
+                                                      else None, audio_duration=total / driving.fps) as writer:
+        task = bar.add_task("render", total=total)
+        for frame in frames:
+            writer.write(frame)
+            shape = frame.shape
+            bar.advance(task)
+        count = writer.frames
+    return count, shape

@@ -1,0 +1,174 @@
+"""`fx animate`: portrait animation (fomm, landmarks), `fx animate eval`, and `fx train animator`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceexpr_cli.cli.options import JsonOpt, OverridesArg
+
+animate_app = typer.Typer(
+    help="Animate a portrait with a driving video or image (engines: landmarks, fomm).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+EngineOpt = Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights) or fomm (First Order Motion).")]
+CheckpointOpt = Annotated[str | None, typer.Option(
+    "--checkpoint", help="FOMM checkpoint (vox-cpk.pth.tar layout); default: the card's cached weights; "
+    "'random' for random weights.")]
+ConfigOpt = Annotated[str | None, typer.Option(
+    "--config", help="Model card name/path or an original FOMM YAML (its model_params). Default: fomm-vox256.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
+FaceBackendOpt = Annotated[str, typer.Option("--face-backend", help="Face layer backend for landmarks/crops.")]
+MaxFramesOpt = Annotated[int | None, typer.Option("--max-frames", min=1, help="Use at most this many frames.")]
+
+
+def _engine_options(checkpoint, config, backend, device, batch, face_backend):
+    from faceexpr_cli.animate.engines import EngineOptions
+
+    return EngineOptions(checkpoint=checkpoint, config=config, backend=backend, device=device, batch=batch,
+                         face_backend=face_backend)
+
+
+@animate_app.callback()
+def animate(
+    ctx: typer.Context,
+    source: Annotated[Path | None, typer.Option("--source", "-s", help="Portrait image to animate.")] = None,
+    driving: Annotated[Path | None, typer.Option("--driving", "-d", help="Driving video (or one image).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="result.mp4 (video driver) or result.png.")] = None,
+    engine: EngineOpt = "landmarks",
+    checkpoint: CheckpointOpt = None,
+    config: ConfigOpt = None,
+    relative: Annotated[bool, typer.Option("--relative/--absolute", help="Motion relative to the reference "
+                                           "frame (default) or the driver's absolute pose/shape.")] = True,
+    adapt_scale: Annotated[bool, typer.Option("--adapt-scale", help="Scale motion by the convex-hull area "
+                                              "ratio of source and reference.")] = False,
+    reference: Annotated[str | None, typer.Option("--reference", help="The driver's neutral frame: a frame "
+                                                  "index or an image (default: frame 0).")] = None,
+    find_best_frame: Annotated[bool, typer.Option("--find-best-frame", help="Measure motion from the driving "
+                                                  "frame closest to the source's face.")] = False,
+    crop: Annotated[str, typer.Option("--crop", help="auto: detect and crop both faces to the model's "
+                                      "framing; none: use the images as they are.")] = "none",
+    crop_increase: Annotated[float, typer.Option("--crop-increase", help="Margin around the face box.")] = 0.4,
+    paste_back: Annotated[bool, typer.Option("--paste-back", help="Put the animated face back into the full "
+                                             "source image (needs --crop auto).")] = False,
+    smooth: Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the driving motion "
+                                          "(One-Euro cutoff in Hz; 0 = off).")] = 1.5,
+    side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write source | driving | result.")] = False,
+    backend: BackendOpt = "torch",
+    device: DeviceOpt = "cpu",
+    batch: BatchOpt = 8,
+    face_backend: FaceBackendOpt = "dlib",
+    max_frames: MaxFramesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Animate the face in --source with the motion of --driving.
+
+    Examples:
+    [cyan]fx animate -s portrait.png -d talk.mp4 -o result.mp4[/] (landmarks engine, no weights),
+    [cyan]fx animate -s photo.jpg -d phone.mp4 -o out.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --crop auto
+    --paste-back[/],
+    [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-256.yaml --checkpoint vox-cpk.pth.tar
+    --find-best-frame --adapt-scale --side-by-side[/],
+    [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from faceexpr_cli.errors import UsageError
+
+    missing = [name for name, value in (("--source", source), ("--driving", driving), ("--out", out)) if not value]
+    if missing:
+        raise UsageError(f"fx animate needs {', '.join(missing)}",
+                         "e.g. fx animate --source portrait.png --driving talk.mp4 --out result.mp4")
+    from faceexpr_cli.animate.pipeline import AnimateOptions
+    from faceexpr_cli.animate.pipeline import animate as run
+    from faceexpr_cli.console import out as stdout
+    from faceexpr_cli.console import print_json
+
+    opts = AnimateOptions(engine=engine, relative=relative, adapt_scale=adapt_scale, reference=reference,
+                          find_best_frame=find_best_frame, crop=crop, crop_increase=crop_increase,
+                          paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
+                          engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend))
+    result = run(source, driving, out, opts)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        stdout.print(f"{result.out}: {result.frames} frame(s) {result.width}x{result.height}, engine {result.engine}, "
+                     f"{result.ms_per_frame} ms/frame{', audio copied' if result.audio else ''}")
+
+
+@animate_app.command("eval")
+def animate_eval(
+    videos: Annotated[list[Path], typer.Argument(help="Videos or folders of videos (faces already framed).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for metrics.json and per_video.csv.")] = Path(
+        "animate-eval"),
+    engine: EngineOpt = "landmarks",
+    checkpoint: CheckpointOpt = None,
+    config: ConfigOpt = None,
+    every: Annotated[int, typer.Option("--every", min=1, help="Landmark/identity metrics on every N-th frame.")] = 1,
+    max_frames: MaxFramesOpt = None,
+    backend: BackendOpt = "torch",
+    device: DeviceOpt = "cpu",
+    batch: BatchOpt = 8,
+    face_backend: FaceBackendOpt = "dlib",
+    json_out: JsonOpt = False,
+) -> None:
+    """Reconstruction metrics (source = first frame, rebuild every frame): L1, AKD, AED.
+
+    Examples: [cyan]fx animate eval clips/ --out eval/[/],
+    [cyan]fx animate eval test/*.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --every 5 --json[/]
+    """
+    from faceexpr_cli.animate.evaluate import EvalOptions, evaluate
+    from faceexpr_cli.console import print_json, print_table
+
+    opts = EvalOptions(engine=engine, every=every, max_frames=max_frames,
+                       engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend))
+    summary = evaluate(list(videos), out, opts)
+    if json_out:
+        print_json(summary)
+    else:
+        rows = [{"metric": k, "value": "" if summary[k] is None else f"{summary[k]:.4f}"} for k in ("l1", "akd", "aed")]
+        print_table(rows, ["metric", "value"], title=f"{engine}: {summary['videos']} video(s) -> {out}")
+
+
+def train_animator(
+    overrides: OverridesArg = None,
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path.")] = "fomm-tiny",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default runs/<recipe>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in --out.")] = False,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N (default: the recipe's).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train a First Order Motion Model (perceptual, equivariance, optional GAN) from a recipe.
+
+    Examples: [cyan]fx train animator --recipe fomm-tiny data.path=clips/[/],
+    [cyan]torchrun --nproc_per_node 4 -m faceexpr_cli train animator --recipe fomm-vox256 data.path=vox/[/]
+    """
+    from faceexpr_cli.animate.training.runner import train
+    from faceexpr_cli.config.recipes import load_recipe
+    from faceexpr_cli.console import print_json, print_table
+
+    cfg = load_recipe(recipe, overrides or [], kind="train-animator")
+    run_dir = out or Path("runs") / Path(recipe).stem
+    result = train(cfg, run_dir, resume=resume, device=device)
+    if result is None:  # not rank 0
+        return
+    if json_out:
+        print_json(result)
+    else:
+        rows = [{"scalar": k, "first": f"{v:.5g}", "last": f"{result['last'][k]:.5g}"}
+                for k, v in result["first"].items()]
+        print_table(rows, ["scalar", "first", "last"], title=f"animator: {result['steps']} steps -> "
+                                                            f"{result['checkpoint']}")
+
+
+def register(app: typer.Typer) -> None:
+    from faceexpr_cli.cli.commands.train import train_app
+
+    app.add_typer(animate_app, name="animate")
+    train_app.command("animator")(train_animator)
