@@ -92,7 +92,10 @@ def evaluate(task, tokenizer, pos, source, batch, subjects, run_dir: Path, step:
             if "reconstruction" in models:
                 outs["image"].append(to_uint8(models["reconstruction"](expr, rows, pos)))
         expr = torch.cat(outs["expression"])
-        predicted = models["predictor"](expr[None])[0].cpu().numpy() if "predictor" in models else None
+        predicted = None
+        if "predictor" in models:  # the predictor sees at most max_len frames
+            expr = expr[: models["predictor"].max_len]
+            predicted = models["predictor"](expr[None].to(device))[0].cpu().numpy()
     for r, m in models.items():
         m.train(was_training[r])
     stem = run_dir / "eval" / f"step_{step:06d}"
