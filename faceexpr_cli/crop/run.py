@@ -4,6 +4,7 @@ record every result, write the manifest and ``stats.json``, and report failures 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -69,9 +70,18 @@ def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions 
     if done:
         log.info("resume: %d of %d inputs already done in %s", len(items) - len(todo), len(items), out)
     t0 = time.perf_counter()
+    pool, futures = None, {}
+    if workers > 1 and len(todo) > 1:
+        # Fork (Linux) before the progress bar starts its thread - the first submit starts the workers - so
+        # they inherit the loaded models instead of re-importing everything; elsewhere, spawn.
+        global _worker_backend
+        _worker_backend = backend
+        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
+        futures = {pool.submit(_work, it, str(out), opts): it for it in todo}
     with progress() as bar:
         task = bar.add_task("crop", total=len(todo))
-        if workers == 1 or len(todo) <= 1:
+        if pool is None:
             for it in todo:
                 bar.update(task, description=f"crop {Path(it.source).name[:30]}")
                 new = process_video(it, out, opts, backend)
@@ -79,8 +89,7 @@ def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions 
                 rows.extend(new)
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-                futures = {pool.submit(_work, it, str(out), opts): it for it in todo}
+            with pool:
                 for fut in as_completed(futures):
                     it = futures[fut]
                     try:

@@ -91,3 +91,12 @@ def test_two_faces_two_clips_union_mode(two_face_video, tmp_path):
         eyes = _eyes_in_crop(actor, row)
         assert (eyes > 0.2 * 96).all() and (eyes < 0.8 * 96).all()
     assert owners == {"astronaut", "grace_hopper"}
+
+
+def test_workers_process_videos_in_parallel(sample_video, two_face_video, tmp_path):
+    res = crop_videos([sample_video.path, two_face_video.path], tmp_path, CropOptions(size=64, embed=False),
+                      workers=2)
+    assert res.stats["clips"] == 3 and res.stats["workers"] == 2 and res.failed == 0
+    df = read_manifest(res.manifest)
+    assert all((tmp_path / c).is_file() for c in df["clip"])
+    assert len(list((tmp_path / "manifest" / "parts").glob("*.parquet"))) == 2

@@ -42,10 +42,11 @@ def resolve_model_dir(model_dir: str | Path | None, pack: str = "buffalo_l") -> 
         if target.is_dir() and any(target.rglob("*.onnx")):
             return target
     where = candidates[0]
+    fetch = f"run `fx download weights {CARD}` or put" if not model_dir else "put"
     raise WeightsNotFoundError(
-        f"insightface models not found in {where}" + (" (nor in ~/.insightface)" if not model_dir else ""),
-        f"put the {pack} .onnx files (unpacked {pack}.zip) in {where}, or pass model_dir=DIR; "
-        "fx never downloads them for insightface")
+        f"insightface models not found in {where}",
+        f"{fetch} the {pack} .onnx files (unpacked {pack}.zip) in {where}, or pass --face-opt model_dir=DIR; "
+        "fx never lets insightface download")
 
 
 def _unpack(archive: Path, target: Path) -> None:
