@@ -65,15 +65,20 @@ def track_box(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, min_points: in
 
 
 class CutDetector:
-    """Flags a shot cut when consecutive thumbnails differ in both histogram and pixels.
+    """Flags a shot cut when consecutive thumbnails differ far more than frames of the shot so far did.
 
-    A talking head moving in a still shot changes a few percent of the picture; a cut changes most of it. The
-    score (0..1) is the mean of the grey histogram's half-L1 distance and the mean absolute pixel difference of
-    a 32x18 blurred thumbnail, so neither a global brightness change nor a fast pan alone reads as a cut.
+    The score (0..1) is the mean of the grey histogram's half-L1 distance and the (doubled, capped) mean
+    absolute pixel difference of a 32x18 thumbnail: a talking head in a still shot scores ~0.005, a cut
+    ~0.2 or more. A cut needs the score above ``threshold`` and above ``ratio`` times the shot's median score,
+    so a shaky or panning shot raises its own bar instead of cutting itself into pieces.
     """
 
-    def __init__(self, threshold: float = 0.3):
+    def __init__(self, threshold: float = 0.12, ratio: float = 5.0, history: int = 30):
+        from collections import deque
+
         self.threshold = threshold
+        self.ratio = ratio
+        self._recent: deque[float] = deque(maxlen=history)
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
         self.last_score = 0.0
 
@@ -84,12 +89,19 @@ class CutDetector:
         hist = np.bincount((gray.reshape(-1) >> 4).astype(np.int64), minlength=16).astype(np.float64)
         hist /= max(hist.sum(), 1.0)
         prev, self._prev = self._prev, (tiny, hist)
-        if prev is None:
+        if prev is None or prev[0].shape != tiny.shape:
             return False
         h_dist = 0.5 * float(np.abs(hist - prev[1]).sum())
         p_dist = float(np.abs(tiny - prev[0]).mean())
-        self.last_score = 0.5 * (h_dist + min(1.0, 2 * p_dist))
-        return self.last_score > self.threshold
+        score = self.last_score = 0.5 * (h_dist + min(1.0, 2 * p_dist))
+        baseline = float(np.median(self._recent)) if self._recent else 0.0
+        cut = score > self.threshold and score > self.ratio * baseline + 0.02
+        if cut:
+            self._recent.clear()
+        else:
+            self._recent.append(score)
+        return cut
 
     def reset(self) -> None:
         self._prev = None
+        self._recent.clear()

@@ -41,7 +41,7 @@ class TrackerOptions:
     iou_threshold: float = 0.3
     max_missed: int = 1  # detection rounds a track may miss before it ends
     min_similarity: float = 0.5
-    cut_threshold: float | None = 0.3  # None: no shot-cut detection
+    cut_threshold: float | None = 0.12  # None: no shot-cut detection (see motion.CutDetector)
     flow: bool = True  # optical flow between detections (else constant velocity)
     smooth: SmoothParams = field(default_factory=SmoothParams)
 

@@ -46,3 +46,22 @@ def test_two_faces_two_tracks(two_face_video, backend):
                  for a in two_face_video.actors]
         owner = np.argmin(np.stack(dists), axis=0)
         assert (owner == owner[0]).all()
+
+
+def test_shot_cut_ends_tracks(sample_video, two_face_video, backend):
+    """Frames of one video, then of another: the cut ends the first shot's track and detection restarts."""
+    import cv2
+
+    a = [f.image for f in iter_frames(sample_video.path, max_frames=30)]
+    b = [cv2.resize(f.image, (320, 256)) for f in iter_frames(two_face_video.path, max_frames=30)]
+    b = [np.ascontiguousarray(img[:, ::-1] // 2 + 60) for img in b]  # another shot: mirrored, other exposure
+    tracks = track_faces(a + b, backend, fps=25.0, stride=10)
+    first = [t for t in tracks if t.frames[0] < 30]
+    assert len(first) == 1 and first[0].end_reason == "cut" and first[0].frames[-1] == 29
+    second = [t for t in tracks if t.frames[0] >= 30]
+    assert second and all(t.frames[0] == 30 for t in second)  # detection ran on the first frame of the shot
+
+
+def test_no_cut_inside_one_shot(sample_video, backend):
+    tracks = track_faces(iter_frames(sample_video.path), backend, fps=25.0, stride=10)
+    assert [t.end_reason for t in tracks] == ["end"]
