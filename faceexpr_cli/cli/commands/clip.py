@@ -1,0 +1,115 @@
+"""`fx clip`: mine keyword (or random) clips from talking videos into a WebDataset clip dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceexpr_cli.cli.options import JsonOpt
+
+# Defaults of the options that --rules switches. "seed" keeps the seed's behaviour available: substring match,
+# next-segment anchor, +1 s offset with the backwards fallback, 30-frame clips kept 2 s from the end, no merging.
+RULES = {
+    "fx": {"match": "word", "anchor": "word-start", "offset": 0.0, "frames": None, "end_margin": 0.0, "merge": True},
+    "seed": {"match": "substring", "anchor": "next-segment", "offset": 1.0, "frames": 30, "end_margin": 2.0,
+             "merge": False},
+}
+
+
+def clip(
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, folders, a manifest (csv/tsv/parquet/jsonl) or "
+                                                      "a transcript list (the seed's JSON).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset folder to write (resumes if it exists).")],
+    keywords: Annotated[list[str] | None, typer.Option("--keywords", "-k", help="Comma-separated words or "
+                                                       "phrases (repeatable).")] = None,
+    random_n: Annotated[int | None, typer.Option("--random", help="N random clips per video instead of keywords.",
+                                                 min=1)] = None,
+    match: Annotated[str | None, typer.Option(help="word (whole words; default), prefix, regex, or substring "
+                                                   "(the seed's).", show_default=False)] = None,
+    stem: Annotated[bool, typer.Option("--stem", help="Match word forms: 'smile' also hits 'smiled'.")] = False,
+    anchor: Annotated[str | None, typer.Option(help="word-start (default), word-end, segment-start or "
+                                                    "next-segment.", show_default=False)] = None,
+    offset: Annotated[float | None, typer.Option(help="Seconds added to the anchor [default: 0].",
+                                                 show_default=False)] = None,
+    fallback: Annotated[bool, typer.Option(help="Apply the offset backwards when the clip would run past the "
+                                                "end (else drop).")] = True,
+    pre: Annotated[float, typer.Option(help="Seconds before the anchor.", min=0)] = 0.0,
+    post: Annotated[float, typer.Option(help="Seconds after the anchor.", min=0)] = 1.0,
+    frames: Annotated[int | None, typer.Option(help="Clip length in source frames (replaces --post).",
+                                               min=1, show_default=False)] = None,
+    min_duration: Annotated[float | None, typer.Option(help="Drop shorter clips (s).")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Cap clip length (s); merged clips too.")] = None,
+    merge: Annotated[bool | None, typer.Option("--merge/--no-merge", help="Merge overlapping windows into one "
+                                                "clip [default: merge].", show_default=False)] = None,
+    end_margin: Annotated[float | None, typer.Option(help="Keep clips this many seconds from the end "
+                                                          "[default: 0].", min=0, show_default=False)] = None,
+    rules: Annotated[str, typer.Option(help="'fx' (the options above) or 'seed' (substring, next-segment, +1 s, "
+                                            "30 frames, 2 s end margin, no merge).")] = "fx",
+    seed: Annotated[int, typer.Option(help="Random seed for --random.")] = 0,
+    min_gap: Annotated[float, typer.Option(help="Seconds between random clips.", min=0)] = 0.0,
+    cut: Annotated[str, typer.Option(help="exact (frame-accurate re-encode) or fast (stream copy from the key "
+                                          "frame before; reports the snap).")] = "exact",
+    crf: Annotated[int, typer.Option(help="x264 quality for exact cuts (lower is better).")] = 18,
+    x264_preset: Annotated[str, typer.Option(help="x264 speed preset for exact cuts.")] = "veryfast",
+    faces: Annotated[bool, typer.Option("--faces", help="Keep only windows with exactly one face in every "
+                                                        "frame; write face crops.")] = False,
+    face_size: Annotated[int, typer.Option(help="Face crop size (square) with --faces.")] = 518,
+    face_backend: Annotated[str | None, typer.Option(help="Face detector backend for --faces.")] = None,
+    transcript: Annotated[Path | None, typer.Option(help="Transcript for a single video input.")] = None,
+    transcript_format: Annotated[str | None, typer.Option(help="Force a transcript reader (webvtt, srt, "
+                                                                "whisper, seed, table).")] = None,
+    shard_count: Annotated[int, typer.Option(help="Samples per shard.", min=1)] = 1000,
+    shard_mb: Annotated[float, typer.Option(help="Close a shard at this size (MB).")] = 512.0,
+    overwrite: Annotated[bool, typer.Option(help="Delete an earlier dataset in --out first.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Cut clips around keywords (or at random) and write them as tar shards + index.parquet + stats.json.
+
+    Examples:
+      [cyan]fx clip talk.mp4 --keywords smile,"look surprised" --out clips/[/]   (talk.vtt / talk.en.vtt beside it)
+      [cyan]fx clip videos/ -k smile --anchor word-end --pre 0.2 --post 1.5 --cut fast -o clips/[/]
+      [cyan]fx clip transcripts.json -k smile --rules seed -o clips/[/]   (the seed's transcript list)
+      [cyan]fx clip manifest.csv --random 5 --seed 1 --frames 30 -o random/[/]
+      [cyan]fx clip talk.mp4 -k smile --faces --face-size 256 -o faces/[/]
+    """
+    from faceexpr_cli.clip.inputs import resolve_inputs
+    from faceexpr_cli.clip.matching import parse_keywords
+    from faceexpr_cli.clip.pipeline import ClipSettings, run_clip
+    from faceexpr_cli.clip.stats import summary_line
+    from faceexpr_cli.clip.windows import WindowSpec
+    from faceexpr_cli.console import out as stdout
+    from faceexpr_cli.console import print_json
+    from faceexpr_cli.errors import BatchFailures, UsageError
+
+    if rules not in RULES:
+        raise UsageError(f"unknown rules '{rules}'", f"use one of: {', '.join(RULES)}")
+    given = {"match": match, "anchor": anchor, "offset": offset, "frames": frames, "end_margin": end_margin,
+             "merge": merge}
+    values = {k: v if v is not None else RULES[rules][k] for k, v in given.items()}
+    if keywords is not None and random_n is not None:
+        raise UsageError("give either --keywords or --random N, not both")
+    kw = parse_keywords(keywords) if keywords is not None else None
+    if kw is None and random_n is None:
+        raise UsageError("nothing to look for", 'pass --keywords smile,"look surprised" or --random N')
+    spec = WindowSpec(anchor=values["anchor"], offset=values["offset"], fallback=fallback, pre=pre, post=post,
+                      frames=values["frames"], min_duration=min_duration, max_duration=max_duration,
+                      merge=values["merge"], end_margin=values["end_margin"])
+    settings = ClipSettings(keywords=kw, random=random_n, match=values["match"], stem=stem, window=spec, seed=seed,
+                            min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset, faces=faces,
+                            face_size=face_size, face_backend=face_backend, shard_count=shard_count,
+                            shard_bytes=int(shard_mb * 1024 * 1024))
+    settings.check()
+    items = resolve_inputs(list(inputs), transcript=transcript, transcript_format=transcript_format)
+    run = run_clip(items, out, settings, overwrite=overwrite)
+    if json_out:
+        print_json({"out": str(out), **run.stats})
+    else:
+        stdout.print(summary_line(run.stats, str(out)))
+    if run.stats["inputs"]["failed"]:
+        raise BatchFailures(run.stats["inputs"]["failed"], len(items), out / "index.parquet")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("clip")(clip)

@@ -1,0 +1,178 @@
+"""``fx clip``'s core: for each input, find hits (or random windows), cut them in one pass, write the dataset.
+
+Per input: probe -> transcript -> hits -> windows (+ dropped hits) -> ``cut_many`` (one decode pass) -> optional
+face filter and crop -> ``DatasetWriter``. A bad input becomes a failed row and the run goes on; an input is
+marked done only after all its clips are written, so a resumed run redoes exactly the unfinished ones.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceexpr_cli.clip.inputs import ClipInput
+from faceexpr_cli.clip.matching import MATCHERS, find_hits
+from faceexpr_cli.clip.stats import SEP, build_stats
+from faceexpr_cli.clip.windows import NO_ROOM, Window, WindowSpec, plan_windows, random_windows
+from faceexpr_cli.console import log, progress
+from faceexpr_cli.dataset import format as fmt
+from faceexpr_cli.dataset.writer import DatasetWriter, write_stats
+from faceexpr_cli.errors import DataError, FxError, UsageError
+
+
+@dataclass
+class ClipSettings:
+    keywords: list[str] | None = None
+    random: int | None = None  # clips per video instead of keywords
+    match: str = "word"
+    stem: bool = False
+    window: WindowSpec = field(default_factory=WindowSpec)
+    seed: int = 0
+    min_gap: float = 0.0
+    cut: str = "exact"
+    crf: int = 18
+    x264_preset: str = "veryfast"
+    threads: int = 0
+    faces: bool = False
+    face_size: int = 518
+    face_backend: str | None = None
+    shard_count: int = 1000
+    shard_bytes: int = 512 * 1024 * 1024
+
+    def check(self) -> None:
+        if (self.keywords is None) == (self.random is None):
+            raise UsageError("give either --keywords or --random N", "e.g. --keywords smile or --random 5")
+        if self.random is not None and self.random < 1:
+            raise UsageError("--random must be at least 1")
+        MATCHERS.get(self.match)
+        self.window.check()
+
+    def to_json(self) -> dict[str, Any]:
+        """What a resume must match (output-shaping settings only)."""
+        d = asdict(self)
+        for k in ("shard_count", "shard_bytes", "threads"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class ClipRun:
+    out: Path
+    stats: dict[str, Any]
+    rows: list[dict]
+
+
+def clip_key(source: str, index: int) -> str:
+    return f"{fmt.safe_key(Path(source).stem)[:40]}-{zlib.crc32(source.encode()):08x}-{index:04d}"
+
+
+def run_clip(inputs: list[ClipInput], out: str | Path, settings: ClipSettings, *, overwrite: bool = False
+             ) -> ClipRun:
+    settings.check()
+    out = Path(out)
+    started = time.time()
+    skipped = 0
+    writer = DatasetWriter(out, max_count=settings.shard_count, max_bytes=settings.shard_bytes,
+                           settings=settings.to_json(), overwrite=overwrite)
+    try:
+        with progress() as bar:
+            task = bar.add_task("clipping", total=len(inputs))
+            for item in inputs:
+                if item.source in writer.done_inputs:
+                    skipped += 1
+                else:
+                    try:
+                        _process(item, settings, writer)
+                        writer.input_done(item.source)
+                    except FxError as exc:
+                        log.warning("%s", exc.one_line())
+                        writer.add_row({"status": fmt.FAILED, "source": item.source, "error": exc.one_line(),
+                                        "transcript": str(item.transcript) if item.transcript else None,
+                                        "subject": item.fields or None})
+                bar.advance(task)
+    except KeyboardInterrupt:
+        writer.close_shard()  # keep what is finished; a re-run resumes
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+    rows = writer.close()
+    shards = len(list(out.glob(f"{fmt.SHARD_PREFIX}-*.tar")))
+    stats = build_stats(rows, keywords=settings.keywords, inputs_total=len(inputs), skipped=skipped,
+                        wall_seconds=time.time() - started, settings=settings.to_json(), shards=shards)
+    write_stats(out, stats)
+    return ClipRun(out, stats, [r for r in rows if r["status"] != fmt.INPUT_DONE])
+
+
+def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
+    from faceexpr_cli.media import probe
+    from faceexpr_cli.transcripts import load_transcript
+
+    if item.error:
+        raise DataError(item.error)
+    assert item.video is not None
+    info = probe(item.video)
+    base = {"source": item.source, "transcript": str(item.transcript) if item.transcript else None,
+            "subject": item.fields or None}
+    if s.keywords is not None:
+        tl = item.timeline
+        if tl is None:
+            if item.transcript is None:
+                raise DataError(f"{item.video}: no transcript found beside it",
+                                "put talk.vtt/.srt/.json next to talk.mp4, or pass --transcript")
+            tl = load_transcript(item.transcript)[0]
+        hits = find_hits(tl, s.keywords, s.match, s.stem)
+        windows, dropped = plan_windows(tl, hits, s.window, info.duration, info.fps)
+        for d in dropped:
+            writer.add_row({**base, "status": fmt.DROPPED, "reason": d.reason, "keyword": d.hit["keyword"],
+                            "matched_text": d.hit["matched_text"], "anchor": d.hit["anchor"],
+                            "anchor_mode": s.window.anchor})
+    else:
+        length = s.window.frames / info.fps if s.window.frames else s.window.pre + s.window.post
+        windows, missing = random_windows(info.duration, info.fps, s.random or 0, length, seed=s.seed,
+                                          source=item.source, min_gap=s.min_gap, end_margin=s.window.end_margin)
+        for _ in range(missing):
+            writer.add_row({**base, "status": fmt.DROPPED, "reason": NO_ROOM})
+    keys = [clip_key(item.source, i) for i in range(len(windows))]
+    todo = [i for i, k in enumerate(keys) if k not in writer.done_keys]
+    if not todo:
+        return
+    if s.faces:
+        from faceexpr_cli.clip.faces import cut_face_clips
+
+        cuts = cut_face_clips(item, [windows[i] for i in todo], s, writer, base)
+    else:
+        from faceexpr_cli.media.clipping import cut_many
+
+        cuts = cut_many(item.video, [(windows[i].start, windows[i].end) for i in todo], s.cut, crf=s.crf,
+                        preset=s.x264_preset, threads=s.threads)
+    for cut in cuts:
+        i = todo[cut.index]
+        meta, row = clip_record(item, windows[i], cut, s, base)
+        meta.update(getattr(cut, "extra", None) or {})  # e.g. the face crop boxes
+        writer.add_sample(keys[i], cut.data, meta, row)
+
+
+def clip_record(item: ClipInput, w: Window, cut, s: ClipSettings, base: dict) -> tuple[dict, dict]:
+    """The clip's JSON metadata and its index row."""
+    keywords = [h["keyword"] for h in w.hits]
+    matched = [h["matched_text"] for h in w.hits]
+    duration = cut.frames / cut.fps
+    meta = {
+        "source": item.source, "transcript": base["transcript"], "mode": "random" if s.random else "keywords",
+        "keyword": keywords[0] if keywords else None, "keywords": keywords,
+        "matched_text": matched[0] if matched else None, "hits": w.hits,
+        "anchor_mode": s.window.anchor if s.keywords is not None else None, "anchor": round(w.anchor, 4),
+        "offset": s.window.offset, "window": [round(w.start, 4), round(w.end, 4)],
+        "actual_start": round(cut.actual_start, 4), "snap": round(cut.snap, 4), "cut": s.cut,
+        "fps": cut.fps, "frames": cut.frames, "width": cut.width, "height": cut.height,
+        "duration": round(duration, 4), "has_audio": cut.has_audio, "subject": item.fields,
+    }
+    row = {**base, "keyword": SEP.join(keywords) or None, "matched_text": SEP.join(matched) or None,
+           "anchor_mode": meta["anchor_mode"], "anchor": w.anchor, "start": w.start, "end": w.end,
+           "actual_start": cut.actual_start, "snap": cut.snap, "duration": duration, "frames": cut.frames,
+           "fps": cut.fps}
+    return meta, row

@@ -1,0 +1,152 @@
+"""In-process clip encoding (H.264 + AAC into mp4 bytes) and a forward-only audio cursor over a source.
+
+Encoding in the same process as decoding is what makes cutting many clips cheap: no ffmpeg start-up, no probe,
+no seek and no re-decode per clip. Both go through PyAV, whose bundled FFmpeg has libx264 and the AAC encoder.
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from faceexpr_cli.errors import MediaError
+
+
+def rate_fraction(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
+
+
+class AudioCursor:
+    """Reads spans of a file's first audio stream in increasing time order, seeking only when far ahead.
+
+    Samples come back planar float32 (C, N) at the stream's own rate; times are seconds relative to ``t0`` (the
+    video stream's start, so audio and video share one clock). Missing samples are zeros.
+    """
+
+    def __init__(self, path: str | Path, t0: float = 0.0):
+        import av
+
+        self._container = av.open(str(path), metadata_errors="ignore")
+        streams = self._container.streams.audio
+        self.stream = streams[0] if streams else None
+        self.t0 = t0
+        if self.stream is None:
+            return
+        self.stream.thread_type = "AUTO"
+        self.rate = self.stream.codec_context.sample_rate
+        self.layout = self.stream.codec_context.layout.name
+        self.channels = self.stream.codec_context.layout.nb_channels
+        self._resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
+        self._buf = np.zeros((self.channels, 0), np.float32)
+        self._buf_start = 0.0
+        self._frames = None
+        self._eof = False
+
+    def close(self) -> None:
+        self._container.close()
+
+    def _restart(self, at: float) -> None:
+        target = max(0.0, at - 0.5)
+        self._container.seek(int((target + self.t0) / self.stream.time_base), stream=self.stream, backward=True)
+        self._frames = self._container.decode(self.stream)
+        self._buf = np.zeros((self.channels, 0), np.float32)
+        self._buf_start = None
+        self._eof = False
+
+    def read(self, start: float, duration: float) -> np.ndarray:
+        n = int(round(duration * self.rate))
+        buf_end = (self._buf_start or 0.0) + self._buf.shape[1] / self.rate
+        if self._frames is None or self._buf_start is None or start < self._buf_start - 1e-3 or start > buf_end + 2.0:
+            self._restart(start)
+        while not self._eof and (self._buf_start is None or
+                                 self._buf_start + self._buf.shape[1] / self.rate < start + duration):
+            try:
+                frame = next(self._frames)
+            except StopIteration:
+                self._eof = True
+                break
+            if self._buf_start is None:
+                self._buf_start = (float(frame.pts * self.stream.time_base) - self.t0) if frame.pts is not None else 0.0
+            for out in self._resampler.resample(frame):
+                self._buf = np.concatenate([self._buf, out.to_ndarray().astype(np.float32)], axis=1)
+        buf_start = self._buf_start if self._buf_start is not None else start
+        i0 = int(round((start - buf_start) * self.rate))
+        out = np.zeros((self.channels, n), np.float32)
+        lo, hi = max(0, i0), min(self._buf.shape[1], i0 + n)
+        if hi > lo:
+            out[:, lo - i0:hi - i0] = self._buf[:, lo:hi]
+        drop = max(0, i0 - self.rate)  # keep a second before ``start`` for overlapping clips
+        if drop:
+            self._buf = self._buf[:, drop:]
+            self._buf_start = buf_start + drop / self.rate
+        return out
+
+
+def encode_clip(
+    frames: list,
+    fps: float,
+    *,
+    audio: np.ndarray | None = None,
+    sample_rate: int | None = None,
+    layout: str | None = None,
+    size: tuple[int, int] | None = None,
+    crf: int = 18,
+    preset: str = "veryfast",
+    threads: int = 0,
+) -> bytes:
+    """Encode frames (``av.VideoFrame`` or RGB uint8 arrays) and an optional (C, N) float waveform to mp4 bytes."""
+    import av
+
+    if not frames:
+        raise MediaError("clip", "no frames to encode")
+    buf = io.BytesIO()
+    rate = rate_fraction(fps)
+    with av.open(buf, "w", format="mp4") as out:
+        first = frames[0]
+        w, h = size if size else ((first.width, first.height) if isinstance(first, av.VideoFrame)
+                                  else (first.shape[1], first.shape[0]))
+        w, h = w - w % 2, h - h % 2
+        vs = out.add_stream("libx264", rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        frame_tb = 1 / rate  # the stream's own time base changes once the muxer writes its header
+        vs.time_base = frame_tb
+        vs.codec_context.thread_count = threads
+        vs.options = {"crf": str(crf), "preset": preset}
+        astream = None
+        if audio is not None and sample_rate:
+            astream = out.add_stream("aac", rate=sample_rate)
+            astream.layout = layout or ("mono" if audio.shape[0] == 1 else "stereo")
+            astream.bit_rate = 128000
+        for k, frame in enumerate(frames):
+            if not isinstance(frame, av.VideoFrame):
+                img = np.ascontiguousarray(frame[:h, :w])
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if frame.width != w or frame.height != h or frame.format.name != "yuv420p":
+                frame = frame.reformat(width=w, height=h, format="yuv420p")
+            frame.pts = k
+            frame.duration = 1  # a decoded frame keeps its source duration, in the source's time base
+            frame.time_base = frame_tb
+            frame.pict_type = av.video.frame.PictureType.NONE  # do not force the source's key frames
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        if astream is not None:
+            _encode_audio(out, astream, audio, sample_rate)
+    return buf.getvalue()
+
+
+def _encode_audio(out, astream, audio: np.ndarray, rate: int) -> None:
+    import av
+
+    size = astream.codec_context.frame_size or 1024
+    data = np.ascontiguousarray(audio, dtype=np.float32)
+    for s in range(0, data.shape[1], size):
+        chunk = np.ascontiguousarray(data[:, s:s + size])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=astream.layout.name)
+        frame.sample_rate = rate
+        frame.pts = s
+        frame.time_base = Fraction(1, rate)
+        out.mux(astream.encode(frame))
+    out.mux(astream.encode(None))
