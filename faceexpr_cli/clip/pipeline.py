@@ -126,16 +126,18 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
             tl = load_transcript(item.transcript)[0]
         hits = find_hits(tl, s.keywords, s.match, s.stem)
         windows, dropped = plan_windows(tl, hits, s.window, info.duration, info.fps)
-        for d in dropped:
-            writer.add_row({**base, "status": fmt.DROPPED, "reason": d.reason, "keyword": d.hit["keyword"],
+        for j, d in enumerate(dropped):
+            writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",
+                            "reason": d.reason, "keyword": d.hit["keyword"],
                             "matched_text": d.hit["matched_text"], "anchor": d.hit["anchor"],
                             "anchor_mode": s.window.anchor})
     else:
         length = s.window.frames / info.fps if s.window.frames else s.window.pre + s.window.post
         windows, missing = random_windows(info.duration, info.fps, s.random or 0, length, seed=s.seed,
                                           source=item.source, min_gap=s.min_gap, end_margin=s.window.end_margin)
-        for _ in range(missing):
-            writer.add_row({**base, "status": fmt.DROPPED, "reason": NO_ROOM})
+        for j in range(missing):
+            writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",
+                            "reason": NO_ROOM})
     keys = [clip_key(item.source, i) for i in range(len(windows))]
     todo = [i for i, k in enumerate(keys) if k not in writer.done_keys]
     if not todo:

@@ -152,12 +152,12 @@ class DatasetWriter:
     def close(self) -> list[dict]:
         """Close the last shard and write ``index.parquet``; returns every row (finished-input markers too)."""
         self.close_shard()
-        rows = [r for r in self.previous_rows if r["status"] != fmt.INPUT_DONE]
+        rows = [r for r in final_rows(self.previous_rows) if r["status"] != fmt.INPUT_DONE]
         table = pa.Table.from_pylist(rows, schema=fmt.INDEX_SCHEMA)
         tmp = self.root / f".{fmt.INDEX_NAME}.part"
         pq.write_table(table, tmp)
         tmp.replace(self.root / fmt.INDEX_NAME)
-        return list(self.previous_rows)
+        return final_rows(self.previous_rows)
 
     def abort(self) -> None:
         """Drop the open shard (its samples will be redone on resume)."""
@@ -177,6 +177,31 @@ class DatasetWriter:
             self.close_shard()  # keep the finished work; the run can be resumed
         else:
             self.abort()
+
+
+def final_rows(rows: list[dict]) -> list[dict]:
+    """The rows as of the last attempt at each input: parts keep the history of resumed runs, the index does not.
+
+    A failure of an input that later finished is gone; an input that failed on every attempt keeps its last
+    failure; dropped hits recorded by several attempts (same source and key) are kept once.
+    """
+    done = {r["source"] for r in rows if r["status"] == fmt.INPUT_DONE}
+    last_failure: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        if r["status"] == fmt.FAILED:
+            last_failure[r["source"]] = i
+    seen: set[tuple] = set()
+    out = []
+    for i, r in enumerate(rows):
+        if r["status"] == fmt.FAILED and (r["source"] in done or last_failure.get(r["source"]) != i):
+            continue
+        if r["status"] in (fmt.DROPPED, fmt.INPUT_DONE):
+            ident = (r["status"], r["source"], r.get("key"))
+            if ident in seen:
+                continue
+            seen.add(ident)
+        out.append(r)
+    return out
 
 
 def write_stats(root: str | Path, stats: dict[str, Any]) -> Path:
