@@ -66,7 +66,7 @@ def summary_line(stats: dict[str, Any], out: str) -> str:
     if stats["dropped"]:
         total = sum(stats["dropped"].values())
         parts.append(f"dropped {total} (" + ", ".join(f"{r} {n}" for r, n in stats["dropped"].items()) + ")")
-    if stats["snap_seconds"]:
+    if stats["snap_seconds"] and stats["snap_seconds"]["max"] > 1e-3:
         parts.append(f"fast-cut snap up to {stats['snap_seconds']['max']:.2f} s")
     if ins["failed"]:
         parts.append(f"{ins['failed']} videos failed")
