@@ -44,10 +44,12 @@ def read_txt(path: Path) -> Rows:
 
 
 def _read_table(path: Path, sep: str) -> Rows:
-    import pandas as pd
+    import csv
 
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment=None)
-    return [{k: (None if v == "" else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh, delimiter=sep)
+        return [{k.strip(): (None if v in ("", None) else v) for k, v in row.items() if k is not None}
+                for row in reader]
 
 
 @READERS.register("csv")

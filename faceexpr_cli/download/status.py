@@ -36,6 +36,8 @@ class StatusLog:
         self.records: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._fh = None
+        # pyarrow takes a few tenths of a second to import: do it while the downloads run, not after them
+        threading.Thread(target=_import_arrow, daemon=True, name="fx-arrow-import").start()
 
     def _load_previous(self) -> dict[str, dict[str, Any]]:
         """The latest record per key from the last run's journal (local copy first, then the destination's)."""
@@ -87,20 +89,57 @@ class StatusLog:
         return [self.jsonl, self.parquet]
 
 
-def write_parquet(records: list[dict[str, Any]], path: Path) -> None:
-    import pandas as pd
+def _import_arrow() -> None:
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
-    frame = pd.DataFrame.from_records(records)
-    ordered = [c for c in COLUMNS if c in frame.columns] + [c for c in frame.columns if c not in COLUMNS]
-    frame = frame[ordered] if len(frame.columns) else frame
-    for col in frame.columns:
-        if col == "files":
-            continue
-        if frame[col].dtype == object:
-            kinds = {type(v) for v in frame[col] if v is not None and v == v}
-            if len(kinds) > 1 or kinds - {str, bool}:
-                frame[col] = [None if v is None or v != v else (v if isinstance(v, str) else json.dumps(v, default=str))
-                              for v in frame[col]]
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and value != value else value  # NaN is not JSON
+
+
+def write_parquet(records: list[dict[str, Any]], path: Path) -> None:
+    """All records as one Parquet table, typed per column; a column whose values mix types is stored as text.
+
+    Built through Arrow's JSON reader with an explicit schema: building it from Python lists would import
+    pandas (pyarrow probes for it), a second of start-up that a one-file download should not pay.
+    """
+    import io
+
+    import pyarrow as pa
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    names = [c for c in COLUMNS if any(c in r for r in records)]
+    names += sorted({k for r in records for k in r} - set(names))
+    fields, convert = [], {}
+    for name in names:
+        kinds = {type(r[name]) for r in records if r.get(name) is not None}
+        if name == "files":
+            fields.append(pa.field(name, pa.list_(pa.string())))
+        elif kinds and kinds <= {bool}:
+            fields.append(pa.field(name, pa.bool_()))
+        elif kinds and kinds <= {int}:
+            fields.append(pa.field(name, pa.int64()))
+        elif kinds and kinds <= {int, float}:
+            fields.append(pa.field(name, pa.float64()))
+            convert[name] = float
+        else:
+            fields.append(pa.field(name, pa.string()))
+            if kinds - {str}:
+                convert[name] = lambda v: v if isinstance(v, str) else json.dumps(v, default=str)
+    schema = pa.schema(fields)
+    lines = []
+    for rec in records:
+        row = {n: _clean(convert[n](rec[n]) if n in convert and rec.get(n) is not None else rec.get(n))
+               for n in names}
+        lines.append(json.dumps(row, default=str, ensure_ascii=False))
+    if lines:
+        data = io.BytesIO("\n".join(lines).encode())
+        table = pj.read_json(data, parse_options=pj.ParseOptions(explicit_schema=schema),
+                             read_options=pj.ReadOptions(block_size=max(1 << 20, len(data.getvalue()) + 1)))
+    else:
+        table = schema.empty_table()
     tmp = path.with_name(path.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
+    pq.write_table(table, tmp)
     os.replace(tmp, path)

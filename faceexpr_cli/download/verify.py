@@ -32,17 +32,40 @@ def sha256_file(path: Path, limit: int | None = None, chunk: int = 4 << 20) -> h
     return digest
 
 
-class HashingWriter:
-    """Writes chunks to a file and feeds the same chunks to sha256, on a thread when the body is large."""
+_local = threading.local()
+RING = 4  # buffers per thread when hashing runs on a helper thread
 
-    def __init__(self, fh: BinaryIO, digest: hashlib._Hash, expected: int | None):
+
+def _buffers(size: int, count: int) -> list[memoryview]:
+    """Receive buffers reused across chunks and files on this thread: a fresh 1 MB allocation per chunk
+    costs page faults that, on a fast link, take longer than hashing the chunk."""
+    ring = getattr(_local, "ring", None)
+    if ring is None or len(ring[0]) != size:
+        ring = _local.ring = []
+    while len(ring) < count:
+        ring.append(memoryview(bytearray(size)))
+    return ring[:count]
+
+
+class HashingWriter:
+    """Writes chunks to a file and feeds the same chunks to sha256, on a helper thread when the body is large.
+
+    ``fill(readinto)`` receives straight into a reused buffer; ``write(block)`` takes bytes from sources that
+    hand out their own. With the helper thread, a buffer is reused only after it has been hashed.
+    """
+
+    def __init__(self, fh: BinaryIO, digest: hashlib._Hash, expected: int | None, chunk: int = 1 << 20):
         self.fh = fh
         self.digest = digest
         self.written = 0
-        self._queue: queue.Queue[bytes | None] | None = None
+        threaded = expected is not None and expected > THREAD_ABOVE
+        self._ring = _buffers(chunk, RING if threaded else 1)
+        self._next = 0
+        self._free = threading.Semaphore(len(self._ring))
+        self._queue: queue.Queue[memoryview | bytes | None] | None = None
         self._thread: threading.Thread | None = None
-        if expected is not None and expected > THREAD_ABOVE:
-            self._queue = queue.Queue(maxsize=16)
+        if threaded:
+            self._queue = queue.Queue()
             self._thread = threading.Thread(target=self._hash_loop, daemon=True, name="fx-sha256")
             self._thread.start()
 
@@ -50,14 +73,40 @@ class HashingWriter:
         assert self._queue is not None
         while (block := self._queue.get()) is not None:
             self.digest.update(block)
+            if isinstance(block, memoryview):
+                self._free.release()
 
-    def write(self, block: bytes) -> None:
-        self.fh.write(block)
-        self.written += len(block)
+    def _hash(self, block: memoryview | bytes) -> None:
         if self._queue is not None:
             self._queue.put(block)
         else:
             self.digest.update(block)
+            if isinstance(block, memoryview):
+                self._free.release()
+
+    def fill(self, readinto) -> int:  # noqa: ANN001 - any readinto(buffer) -> int
+        """Receive one chunk with ``readinto`` into the next free buffer, write and hash it; 0 at the end."""
+        self._free.acquire()
+        buf = self._ring[self._next]
+        self._next = (self._next + 1) % len(self._ring)
+        try:
+            n = readinto(buf)
+        except BaseException:
+            self._free.release()
+            raise
+        if not n:
+            self._free.release()
+            return 0
+        view = buf[:n]
+        self.fh.write(view)
+        self.written += n
+        self._hash(view)
+        return n
+
+    def write(self, block: bytes) -> None:
+        self.fh.write(block)
+        self.written += len(block)
+        self._hash(block)
 
     def close(self) -> str:
         """Flush the hashing thread; returns the hex digest of everything written (plus the resumed prefix)."""

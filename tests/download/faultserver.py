@@ -158,18 +158,27 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.active += 1
             srv.max_active = max(srv.max_active, srv.active)
+        left = [True]
+
+        def finishing() -> None:
+            # counted out before the last chunk goes: a client cannot have finished (and started another
+            # request) before that, so a busy machine cannot make the count run high
+            if left[0]:
+                left[0] = False
+                with srv.lock:
+                    srv.active -= 1
+
         try:
-            sent = self._body(route, start, budget)
+            sent = self._body(route, start, budget, finishing)
         finally:
-            with srv.lock:
-                srv.active -= 1
+            finishing()
         self._log(code, sent)
         if drop is not None or lie:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
-    def _body(self, route: Route, start: int, budget: int) -> int:
+    def _body(self, route: Route, start: int, budget: int, finishing) -> int:  # noqa: ANN001
         sent = 0
         try:
             if route.file is not None and not route.chunk_delay:
@@ -184,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
                     chunk = view[start + sent : start + sent + n] if view is not None else os.pread(fh.fileno(), n, start + sent)
                     if route.chunk_delay and sent:
                         time.sleep(route.chunk_delay)  # between chunks, never after the last one
+                    if sent + n >= budget:
+                        finishing()
                     self.wfile.write(chunk)
                     sent += n
         except (BrokenPipeError, ConnectionResetError):
