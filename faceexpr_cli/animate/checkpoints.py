@@ -55,9 +55,13 @@ def mismatch_summary(module, state: dict[str, Any], limit: int = 3) -> str | Non
     return "; ".join(parts) or None
 
 
-def load_fomm_checkpoint(model, path: str | Path, card_name: str = "", parts=REQUIRED) -> dict[str, Any]:
-    """Strictly load each of ``parts`` into ``model``; a mismatch raises CheckpointError with a summary."""
-    data = read_checkpoint(path)
+def load_fomm_checkpoint(model, path: str | Path, card_name: str = "", parts=REQUIRED,
+                         data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Strictly load each of ``parts`` into ``model``; a mismatch raises CheckpointError with a summary.
+
+    ``data`` is the already-read checkpoint (``read_checkpoint``), to avoid reading a large file twice.
+    """
+    data = read_checkpoint(path) if data is None else data
     for part in parts:
         if part not in data:
             raise CheckpointError(f"{path}: has no '{part}' state dict")
@@ -71,6 +75,16 @@ def load_fomm_checkpoint(model, path: str | Path, card_name: str = "", parts=REQ
                                   "pass the checkpoint's own config with --config (an original FOMM YAML or a card)")
         module.load_state_dict(state, strict=True)
     return data
+
+
+def card_in(data: dict[str, Any]):
+    """The model card a checkpoint written by fx carries (None for original checkpoints)."""
+    card = data.get("card")
+    if not isinstance(card, dict):
+        return None
+    from faceexpr_cli.config.cards import card_from_dict
+
+    return card_from_dict(card, "checkpoint card")
 
 
 def save_fomm_checkpoint(path: str | Path, model, epoch: int, optimizers: dict[str, Any] | None = None,

@@ -71,3 +71,11 @@ def build_tps_warp(num_points: int = 104, grid_size: int = 96):
     from faceexpr_cli.nn.tps import TPSWarp
 
     return TPSWarp(num_points=num_points, grid_size=grid_size)
+
+
+@BUILDERS.register("vgg19-features")
+def build_vgg19(requires_grad: bool = False):
+    """VGG19 up to relu5_1 for FOMM's perceptual loss (weights: the vgg19-imagenet card)."""
+    from faceexpr_cli.nn.vgg19 import VGG19Features
+
+    return VGG19Features(requires_grad=requires_grad)

@@ -46,18 +46,23 @@ class FommEngine(Engine):
         super().__init__(options)
         import torch
 
-        from faceexpr_cli.animate.checkpoints import load_fomm_checkpoint
+        from faceexpr_cli.animate.checkpoints import card_in, load_fomm_checkpoint, read_checkpoint
         from faceexpr_cli.builders import build_model
         from faceexpr_cli.builders.fomm import card_for_config
         from faceexpr_cli.weights import find_weights
 
         self.card = card_for_config(options.config)
-        self.model = build_model(self.card, tiny=options.tiny).eval()
         if options.checkpoint != "random":
             path = find_weights(self.card, explicit=options.checkpoint)
-            load_fomm_checkpoint(self.model, path, self.card.name)
+            data = read_checkpoint(path)
+            carried = card_in(data)
+            if carried is not None and options.config is None:  # our own checkpoints say what they are
+                self.card = carried
+            self.model = build_model(self.card, tiny=options.tiny).eval()
+            load_fomm_checkpoint(self.model, path, self.card.name, data=data)
             self.weights = str(path)
         else:
+            self.model = build_model(self.card, tiny=options.tiny).eval()
             log.warning("fomm: random weights (--checkpoint random): the output shows the pipeline, not a face")
             self.weights = "random"
         self.size = int(self.card.input.size) if self.card.input and isinstance(self.card.input.size, int) else 256

@@ -74,7 +74,10 @@ class MultiScaleDiscriminator(nn.Module):
         out: dict[str, object] = {}
         for key, disc in self.discs.items():
             scale = key.replace("-", ".")
-            features, prediction = disc(pyramid[f"prediction_{scale}"], kp)
+            image = pyramid.get(f"prediction_{scale}")
+            if image is None:  # pyramids keyed by the canonical number ('1' for 1.0)
+                image = pyramid[f"prediction_{float(scale):g}"]
+            features, prediction = disc(image, kp)
             out[f"feature_maps_{scale}"] = features
             out[f"prediction_map_{scale}"] = prediction
         return out

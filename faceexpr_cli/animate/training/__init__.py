@@ -1,0 +1,1 @@
+"""`fx train animator`: First Order Motion Model training (data, random TPS, losses, runner)."""
