@@ -156,7 +156,7 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
                 if w is None:
                     start = float(p.track.times[0])
                     w = writers[id(p)] = VideoWriter(
-                        out / clip_name(item, p), info.fps, crf=opts.crf,
+                        out / clip_name(item, p), info.fps, crf=opts.crf, preset=opts.preset,
                         audio=item.source if (opts.audio and info.has_audio) else None,
                         audio_start=start, audio_duration=len(p.track) * period)
                 w.write(crop)

@@ -39,12 +39,12 @@ def track_box(prev: np.ndarray, cur: np.ndarray, box: np.ndarray, min_points: in
     ix1, iy1 = int(min(w, x1 - mx)), int(min(h, y1 - my))
     if ix1 - ix0 < 6 or iy1 - iy0 < 6:
         return None
-    pts = cv2.goodFeaturesToTrack(prev[iy0:iy1, ix0:ix1], maxCorners=40, qualityLevel=0.01, minDistance=3)
+    pts = cv2.goodFeaturesToTrack(prev[iy0:iy1, ix0:ix1], maxCorners=24, qualityLevel=0.01, minDistance=3)
     if pts is None or len(pts) < min_points:
         return None
     pts = (pts.reshape(-1, 2) + np.array([ix0, iy0], dtype=np.float32)).astype(np.float32)
-    lk = {"winSize": (15, 15), "maxLevel": 2,
-          "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)}
+    lk = {"winSize": (11, 11), "maxLevel": 2,
+          "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03)}
     fwd, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, pts, None, **lk)
     back, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, fwd, None, **lk)
     fb = np.linalg.norm(back - pts, axis=1)
@@ -85,16 +85,17 @@ class CutDetector:
     def __call__(self, gray: np.ndarray) -> bool:
         import cv2
 
-        tiny = cv2.resize(gray, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        hist = np.bincount((gray.reshape(-1) >> 4).astype(np.int64), minlength=16).astype(np.float64)
-        hist /= max(hist.sum(), 1.0)
+        small = cv2.resize(gray, (64, 36), interpolation=cv2.INTER_AREA)
+        tiny = cv2.resize(small, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        hist = np.bincount((small.reshape(-1) >> 4), minlength=16) / small.size
         prev, self._prev = self._prev, (tiny, hist)
         if prev is None or prev[0].shape != tiny.shape:
             return False
         h_dist = 0.5 * float(np.abs(hist - prev[1]).sum())
         p_dist = float(np.abs(tiny - prev[0]).mean())
         score = self.last_score = 0.5 * (h_dist + min(1.0, 2 * p_dist))
-        baseline = float(np.median(self._recent)) if self._recent else 0.0
+        recent = sorted(self._recent)
+        baseline = recent[len(recent) // 2] if recent else 0.0
         cut = score > self.threshold and score > self.ratio * baseline + 0.02
         if cut:
             self._recent.clear()

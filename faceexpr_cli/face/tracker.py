@@ -32,7 +32,7 @@ from faceexpr_cli.face.types import Face
 class TrackerOptions:
     """What the tracker does; the defaults favour speed on talking-head video (see docs/face.md)."""
 
-    stride: int = 5  # detect every N frames (1 = every frame, the seed's behaviour)
+    stride: int = 10  # detect every N frames (1 = every frame, the seed's behaviour)
     detect_size: int | None = 480  # long side of the detector's input; None = full frame
     landmarks: bool = True  # 68 points on detection frames (key points, yaw)
     embed: bool = False  # identity embedding on detection frames (association across crossings)

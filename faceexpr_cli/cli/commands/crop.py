@@ -41,11 +41,12 @@ def crop(
     face_backend: Annotated[str, typer.Option("--face-backend", help="dlib, insightface or opencv.")] = "dlib",
     face_opt: Annotated[list[str] | None, typer.Option("--face-opt", help="Backend option key=value (repeatable), "
                                                        "e.g. detector=cnn, model_dir=DIR.", show_default=False)] = None,
-    stride: Annotated[int, typer.Option("--stride", help="Detect every N frames, track in between.")] = 5,
+    stride: Annotated[int, typer.Option("--stride", help="Detect every N frames, track in between.")] = 10,
     detect_size: Annotated[int, typer.Option("--detect-size", help="Long side of the detector's input "
                                                                    "(0: full frame).")] = 480,
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Identity embedding per clip.")] = True,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Keep the span's audio in each clip.")] = True,
+    preset: Annotated[str, typer.Option("--preset", help="x264 preset of the clips (ultrafast..veryslow).")] = "superfast",
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse videos with more pixels per frame.")] = 4096 * 4096,
     workers: WorkersOpt = 1,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip videos already done in --out.")] = True,
@@ -64,7 +65,8 @@ def crop(
                        min_duration=min_duration, max_duration=max_duration, single_face=single_face,
                        score_threshold=score_threshold, backend=face_backend,
                        backend_options=_backend_options(face_opt or []), stride=stride,
-                       detect_size=detect_size or None, embed=embed, audio=audio, max_pixels=max_pixels)
+                       detect_size=detect_size or None, embed=embed, audio=audio, max_pixels=max_pixels,
+                       preset=preset)
     result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, raise_on_failure=False)
     s = result.stats
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
