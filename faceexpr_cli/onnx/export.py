@@ -28,7 +28,14 @@ from faceexpr_cli.errors import FxError
 from faceexpr_cli.onnx import graphs
 from faceexpr_cli.onnx.inputs import Feeder
 from faceexpr_cli.onnx.parity import ParityCheck, compare, time_call, to_numpy
-from faceexpr_cli.onnx.parts import ExportError, dynamic_axes, is_batch_dim, make_part_module
+from faceexpr_cli.onnx.parts import (
+    ExportError,
+    concrete_card,
+    dynamic_axes,
+    is_batch_dim,
+    make_part_module,
+    placeholder_card,
+)
 from faceexpr_cli.onnx.session import SessionConfig, create_session
 
 
@@ -49,6 +56,8 @@ class ExportOptions:
     seed: int = 0
     latency_runs: int = 10
     parts: list[str] | None = None  # export only these parts
+    sample_check: bool = True  # also compare on the portraits' face crops
+    optimize: bool = True  # the exporter's own graph optimisation (onnxscript)
 
 
 @dataclass
@@ -59,6 +68,8 @@ class ModelSource:
     weights: Path | None = None
     load: Any = None  # callable(model) -> None
     folder: str = ""  # sub-folder of the output (several models in one export)
+    derive_shapes: bool = False  # a run's card with other arguments than its ONNX shapes describe
+    export: bool = True  # False: only run it, to feed the models that take its outputs
 
 
 def card_yaml(card: ModelCard, tiny: bool) -> str:
@@ -95,7 +106,7 @@ def _export_proto(module: Any, part: OnnxPart, card: ModelCard, args: tuple, opt
             program = torch.onnx.export(
                 module, args, None, dynamo=True, opset_version=opts.opset,
                 input_names=[s.name for s in part.inputs], output_names=[s.name for s in part.outputs],
-                dynamic_shapes=shapes if any(axes) else None, optimize=True, verbose=False)
+                dynamic_shapes=shapes if any(axes) else None, optimize=opts.optimize, verbose=False)
     except Exception as exc:  # the exporter raises many types; one line names card, part and the cause
         log.debug(buf.getvalue())
         raise ExportError(f"card '{card.name}' part '{part.name}': torch.onnx.export failed: {_summary(exc)}",
@@ -132,7 +143,7 @@ class _Exporter:
     def __init__(self, out: Path, opts: ExportOptions):
         self.out = out
         self.opts = opts
-        checks = [("random", opts.batch), ("sample", opts.batch)]
+        checks = [("random", opts.batch)] + ([("sample", opts.batch)] if opts.sample_check else [])
         if opts.dynamic_batch:
             checks += [("random", 1), ("random", 3)]
         self.feeders = {key: Feeder(key[0], key[1], opts.seed) for key in checks}
@@ -140,26 +151,47 @@ class _Exporter:
     def model(self, src: ModelSource) -> dict[str, Any]:
         from faceexpr_cli.builders import build_model
 
-        card, opts = src.card, self.opts
+        opts = self.opts
+        card = placeholder_card(src.card) if src.derive_shapes else src.card
         folder = self.out / src.folder if src.folder else self.out
-        folder.mkdir(parents=True, exist_ok=True)
         model = build_model(card, tiny=opts.tiny)
         if src.load is not None:
             src.load(model)
         model.eval()
-        sidecar = card_yaml(card, opts.tiny)
-        (folder / "card.yaml").write_text(sidecar, encoding="utf-8")
         report: dict[str, Any] = {"card": card.name, "folder": src.folder or ".", "card_file": "card.yaml",
                                   "weights": str(src.weights) if src.weights else None,
-                                  "random_init": src.weights is None, "tiny": opts.tiny, "parts": []}
+                                  "random_init": src.weights is None, "tiny": opts.tiny,
+                                  "export": src.export, "parts": []}
         parts = [p for p in (card.onnx.parts if card.onnx else []) if not opts.parts or p.name in opts.parts]
         if not parts:
             raise ExportError(f"card '{card.name}' has no onnx parts to export"
                               + (f" named {opts.parts}" if opts.parts else ""), "add an onnx: section to the card")
+        # Phase 1: every part in PyTorch on every check's inputs (this also feeds later parts and models).
+        runs, errors = {}, {}
         for part in parts:
+            try:
+                runs[part.name] = self._torch_cases(model, card, part)
+            except FxError as exc:
+                errors[part.name] = exc.one_line()
+        if src.derive_shapes:
+            observed = {name: {k: tuple(v.shape) for k, v in {**c[("random", opts.batch)][0],
+                                                               **c[("random", opts.batch)][2]}.items()}
+                        for name, (_, c) in runs.items()}
+            card = concrete_card(card, observed)
+            report["notes"] = ["ONNX shapes re-derived from the run's model (its card keeps the preset's shapes)"]
+        if not src.export:
+            return report
+        folder.mkdir(parents=True, exist_ok=True)
+        sidecar = card_yaml(card, opts.tiny)
+        (folder / "card.yaml").write_text(sidecar, encoding="utf-8")
+        # Phase 2: export and check each part.
+        for part in [p for p in (card.onnx.parts if card.onnx else []) if p.name in runs or p.name in errors]:
             t = time.perf_counter()
             try:
-                entry = self.part(model, card, part, folder, sidecar)
+                if part.name in errors:
+                    raise ExportError(errors[part.name])
+                module, cases = runs[part.name]
+                entry = self.part(module, card, part, cases, folder, sidecar)
             except FxError as exc:
                 entry = {"name": part.name, "ok": False, "error": exc.one_line()}
                 log.error("%s.%s: %s", card.name, part.name, exc.one_line())
@@ -168,15 +200,25 @@ class _Exporter:
         report["ok"] = all(p.get("ok") for p in report["parts"])
         return report
 
-    def part(self, model: Any, card: ModelCard, part: OnnxPart, folder: Path, sidecar: str) -> dict[str, Any]:
-        opts = self.opts
+    def _torch_cases(self, model: Any, card: ModelCard, part: OnnxPart) -> tuple[Any, dict]:
         module = make_part_module(model, card, part)
         cases = {}
         for key, feeder in self.feeders.items():
-            inputs, sources = feeder.inputs_for(model, card, part, opts.tiny)
-            outputs = _torch_run(module, inputs)
+            inputs, sources, bound = feeder.inputs_for(model, card, part, self.opts.tiny)
+            try:
+                outputs = _torch_run(module, inputs)
+            except Exception as exc:  # the model refuses the card's shapes: say which part and inputs
+                shapes = {k: list(v.shape) for k, v in inputs.items()}
+                raise ExportError(f"card '{card.name}' part '{part.name}': PyTorch fails on inputs {shapes} "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+            Feeder.check_outputs(card, part, self.opts.tiny, outputs, bound)
             feeder.add_outputs(card, part, outputs)
             cases[key] = (inputs, sources, outputs)
+        return module, cases
+
+    def part(self, module: Any, card: ModelCard, part: OnnxPart, cases: dict, folder: Path,
+             sidecar: str) -> dict[str, Any]:
+        opts = self.opts
         log.info("exporting %s.%s", card.name, part.name)
         example = cases[("random", opts.batch)][0]
         # Fresh copies: the exporter folds inputs that are the same tensor object into one graph input.
@@ -267,6 +309,7 @@ def export_models(sources: list[ModelSource], out: Path, opts: ExportOptions | N
         except FxError as exc:  # a model that cannot even be built: record it, go on with the others
             log.error("%s: %s", src.card.name, exc.one_line())
             report["models"].append({"card": src.card.name, "ok": False, "error": exc.one_line(), "parts": []})
+    report["models"] = [m for m in report["models"] if m.get("export", True) or m.get("error")]
     report["ok"] = all(m["ok"] for m in report["models"])
     tmp = out / ".report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")

@@ -19,7 +19,7 @@ import numpy as np
 
 from faceexpr_cli.config.cards import ModelCard, OnnxPart, TensorSpec
 from faceexpr_cli.onnx.parts import ExportError, check_tensor, resolve_shape
-from faceexpr_cli.onnx.preprocess import SAMPLE_PORTRAITS, prepare_images, sample_faces
+from faceexpr_cli.onnx.preprocess import SAMPLE_PORTRAITS, contract_size, prepare_images, sample_faces
 
 _CHANNELS_AXIS = {"NCHW": (4, 1), "NHWC": (4, 3), "NTCHW": (5, 2)}
 
@@ -51,8 +51,9 @@ class Feeder:
         for name, value in outputs.items():
             self.produced.append(Produced(name, value, f"{card.name}.{part.name}", card.name))
 
-    def inputs_for(self, model: Any, card: ModelCard, part: OnnxPart, tiny: bool) -> tuple[dict[str, Any], dict]:
-        """Tensors for each input in card order, and where each came from."""
+    def inputs_for(self, model: Any, card: ModelCard, part: OnnxPart,
+                   tiny: bool) -> tuple[dict[str, Any], dict[str, str], dict[str, int]]:
+        """Tensors for each input in card order, where each came from, and the sizes named dims took."""
         import torch
 
         hook = getattr(model, "onnx_example_inputs", None)
@@ -80,7 +81,15 @@ class Feeder:
             check_tensor(spec, tuple(value.shape), card, tiny, where, bound)
             values[spec.name] = value
             sources[spec.name] = source
-        return values, sources
+        return values, sources, bound
+
+    @staticmethod
+    def check_outputs(card: ModelCard, part: OnnxPart, tiny: bool, outputs: dict[str, Any],
+                      bound: dict[str, int]) -> None:
+        """PyTorch's outputs against the card, so a wrong card shape is named before anything is exported."""
+        where = f"card '{card.name}' part '{part.name}' (PyTorch output)"
+        for spec in part.outputs:
+            check_tensor(spec, tuple(outputs[spec.name].shape), card, tiny, where, bound)
 
     def _upstream(self, card: ModelCard, spec: TensorSpec, tiny: bool, bound: dict[str, int]) -> Produced | None:
         named = [p for p in self.produced if p.name == spec.name]
@@ -95,14 +104,18 @@ class Feeder:
     def _images(self, spec: TensorSpec, card: ModelCard, tiny: bool, bound: dict[str, int], index: int):
         import torch
 
-        shape = self._shape(spec, card, tiny, bound, f"card '{card.name}' input '{spec.name}'")
         layout = card.input.layout if card.input else "NCHW"
-        if layout == "NCHW":
-            h, w = shape[2], shape[3]
-        elif layout == "NHWC":
-            h, w = shape[1], shape[2]
-        else:
-            h, w = shape[3], shape[4]
+        hw_axes = {"NCHW": (2, 3), "NHWC": (1, 2), "NTCHW": (3, 4)}[layout]
+        shape = resolve_shape(spec, card, tiny, self.batch, bound)
+        if shape is None:  # image sizes the card leaves open (or to be observed) come from the contract
+            size = contract_size(card.input)
+            if size is not None:
+                shape = resolve_shape(spec, card, tiny, self.batch,
+                                      {**bound, **{str(spec.shape[a]): size[i] for i, a in enumerate(hw_axes)
+                                                   if isinstance(spec.shape[a], str)}})
+        if shape is None:
+            shape = self._shape(spec, card, tiny, bound, f"card '{card.name}' input '{spec.name}'")
+        h, w = shape[hw_axes[0]], shape[hw_axes[1]]
         lead = shape[:2] if layout == "NTCHW" else shape[:1]
         count = int(np.prod(lead))
         if self.kind == "sample":
@@ -141,7 +154,8 @@ def _is_image(spec: TensorSpec, card: ModelCard) -> bool:
     if card.input is None or spec.dtype != "float32" or card.input.layout not in _CHANNELS_AXIS:
         return False
     rank, axis = _CHANNELS_AXIS[card.input.layout]
-    return len(spec.shape) == rank and spec.shape[axis] in (1, 3, "channels", "c")
+    channels = 1 if card.input.color == "GRAY" else 3
+    return len(spec.shape) == rank and spec.shape[axis] in (channels, "channels", "c")
 
 
 def _dtype(value: Any) -> str:

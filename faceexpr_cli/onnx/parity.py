@@ -79,7 +79,7 @@ def to_numpy(value: Any) -> np.ndarray:
 
 def time_call(fn: Callable[[], Any], runs: int = 10, warmup: int = 2, budget_s: float = 20.0) -> dict[str, float]:
     """Median and best wall time of ``fn`` in milliseconds; stops early once ``budget_s`` is spent."""
-    for _ in range(warmup):
+    for _ in range(min(warmup, max(1, runs - 1))):
         fn()
     times: list[float] = []
     start = time.perf_counter()

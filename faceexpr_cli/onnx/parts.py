@@ -18,6 +18,7 @@ from typing import Any
 from faceexpr_cli.config.cards import ModelCard, OnnxPart, TensorSpec
 from faceexpr_cli.errors import FxError
 
+PLACEHOLDER = "_fx:"
 BATCH_NAMES = ("batch", "b", "n", "bs", "batch_size", "frames_batch")
 _HEIGHT = ("height", "h", "size", "image_height", "img_h")
 _WIDTH = ("width", "w", "image_width", "img_w")
@@ -144,7 +145,43 @@ def resolve_shape(spec: TensorSpec, card: ModelCard, tiny: bool, batch: int,
 def dynamic_axes(spec: TensorSpec, card: ModelCard, tiny: bool) -> dict[int, str]:
     """Axis -> name for the dims the card leaves dynamic (strings that name no builder argument)."""
     args = argument_dims(card, tiny)
-    return {i: d for i, d in enumerate(spec.shape) if isinstance(d, str) and d not in args}
+    return {i: d for i, d in enumerate(spec.shape)
+            if isinstance(d, str) and d not in args and not d.startswith(PLACEHOLDER)}
+
+
+def _map_specs(card: ModelCard, fn: Callable[[OnnxPart, TensorSpec], list[int | str]]) -> ModelCard:
+    if card.onnx is None:
+        return card
+    parts = []
+    for part in card.onnx.parts:
+        ins = [s.model_copy(update={"shape": fn(part, s)}) for s in part.inputs]
+        outs = [s.model_copy(update={"shape": fn(part, s)}) for s in part.outputs]
+        parts.append(part.model_copy(update={"inputs": ins, "outputs": outs}))
+    return card.model_copy(update={"onnx": card.onnx.model_copy(update={"parts": parts})})
+
+
+def placeholder_card(card: ModelCard) -> ModelCard:
+    """A run's card whose ONNX shapes still describe the preset: sizes above 4 become placeholders to observe.
+
+    Training runs resolve a card with other builder arguments (``dim: 64`` at 56 px) but keep the shipped
+    ``onnx`` shapes (``[batch, 1369, 384]``); exporting such a run takes the real sizes from a dry run instead.
+    Small sizes (channels, coordinates, broadcast 1s) do not change with the arguments and stay checked.
+    """
+    def fn(part: OnnxPart, spec: TensorSpec) -> list[int | str]:
+        return [f"{PLACEHOLDER}{part.name}.{spec.name}.{i}" if isinstance(d, int) and d > 4 else d
+                for i, d in enumerate(spec.shape)]
+
+    return _map_specs(card, fn)
+
+
+def concrete_card(card: ModelCard, observed: dict[str, dict[str, tuple[int, ...]]]) -> ModelCard:
+    """Placeholders replaced by the sizes a dry run observed (``observed[part][tensor] = shape``)."""
+    def fn(part: OnnxPart, spec: TensorSpec) -> list[int | str]:
+        shape = observed.get(part.name, {}).get(spec.name)
+        return [shape[i] if isinstance(d, str) and d.startswith(PLACEHOLDER) and shape else d
+                for i, d in enumerate(spec.shape)]
+
+    return _map_specs(card, fn)
 
 
 def check_tensor(spec: TensorSpec, shape: tuple[int, ...], card: ModelCard, tiny: bool, where: str,

@@ -222,6 +222,26 @@ class ChainPredictor:
     def __call__(self, **inputs: Any) -> dict[str, np.ndarray]:
         return self.run(inputs)
 
+    def run_frames(self, frames: np.ndarray | Sequence[np.ndarray], batch_size: int = 32,
+                   **extra: Any) -> dict[str, np.ndarray]:
+        """RGB uint8 frames -> outputs for every frame, ``batch_size`` frames at a time.
+
+        ``extra`` inputs (e.g. ``subject_ids``) are a scalar for all frames or an array with one row per frame.
+        """
+        frames = np.asarray(frames) if not isinstance(frames, np.ndarray) else frames
+        image_name = self.input_names[0]
+        n = len(frames)
+        chunks: dict[str, list[np.ndarray]] = {}
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            feed = {image_name: self.prepare_images(frames[start:stop])}
+            for key, value in extra.items():
+                arr = np.asarray(value)
+                feed[key] = arr[start:stop] if arr.ndim and len(arr) == n else np.full(stop - start, arr)
+            for key, value in self.run(feed).items():
+                chunks.setdefault(key, []).append(value)
+        return {k: np.concatenate(v) for k, v in chunks.items()}
+
 
 def prune(parts: list[tuple[Any, OnnxPart]], outputs: Sequence[str] | None) -> list[tuple[Any, OnnxPart]]:
     """Keep only the parts needed to produce ``outputs`` (all when None), in order."""

@@ -80,27 +80,6 @@ def _load_into(model: Any, path: Path, card: ModelCard) -> None:
     load_weights(model, path, card)
 
 
-def run_models(run_dir: Path) -> dict[str, tuple[Path, Path]]:
-    """model name -> (weights, card) in a run directory (its newest checkpoint folder when it has several)."""
-    candidates = [run_dir]
-    ckpts = run_dir / "checkpoints"
-    if ckpts.is_dir():
-        latest = ckpts / "latest"
-        subdirs = sorted((p for p in ckpts.iterdir() if p.is_dir() and p.name != "latest"),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-        candidates += ([latest] if latest.is_dir() else []) + subdirs[:1] + [ckpts]
-    for folder in candidates:
-        found = {}
-        for card_file in sorted(folder.glob(f"*{CARD_SUFFIX}")):
-            name = card_file.name[: -len(CARD_SUFFIX)]
-            weights = folder / f"{name}.safetensors"
-            if weights.is_file():
-                found[name] = (weights, card_file)
-        if found:
-            return found
-    return {}
-
-
 def resolve_sources(target: str, card: str | None = None, model: str | None = None, all_models: bool = False,
                     tiny: bool = False, random_init: bool = False,
                     overrides: tuple[str, ...] = ()) -> tuple[list[ModelSource], str]:
@@ -111,31 +90,20 @@ def resolve_sources(target: str, card: str | None = None, model: str | None = No
     if path.is_dir():
         if tiny:
             raise UsageError("--tiny builds random tiny models: it does not apply to a run directory")
-        models = run_models(path)
-        if not models:
-            raise MissingFileError(path / f"<model>{CARD_SUFFIX}", "trained model (weights + card) in the run",
-                                   "point at a run directory written by `fx train`, a checkpoint or a card")
-        names = list(models)
-        if model:
-            if model not in models:
-                from faceexpr_cli.errors import UnknownNameError
+        from faceexpr_cli.onnx.runs import run_sources
 
-                raise UnknownNameError(f"model in {path}", model, names)
-            names = [model]
-        elif len(names) > 1 and not all_models:
-            raise UsageError(f"{path} holds {len(names)} models ({', '.join(names)})",
-                             "pass --all to export them all, or --model NAME")
-        sources = [source_for(load_card(models[n][1], overrides), models[n][0], folder=n if len(names) > 1 else "")
-                   for n in names]
-        return order_by_dependency(sources), f"run {path}"
+        return run_sources(path, model=model, all_models=all_models), f"run {path}"
     if path.suffix in CHECKPOINT_SUFFIXES or (path.exists() and path.suffix not in (".yaml", ".yml")):
         if not path.is_file():
             raise MissingFileError(path, "checkpoint")
         sidecars = [path.with_name(path.name.split(".")[0] + CARD_SUFFIX), path.with_name("card.yaml")]
         card_ref = card or next((str(p) for p in sidecars if p.is_file()), None)
-        if card_ref is None:
+        the_card = load_card(card_ref, overrides) if card_ref else embedded_card(path)
+        if the_card is None:
             raise UsageError(f"no card for checkpoint {path}", f"pass --card NAME or put {sidecars[0].name} beside it")
-        return [source_for(load_card(card_ref, overrides), path)], f"checkpoint {path}"
+        src = source_for(the_card, path)
+        src.derive_shapes = differs_from_shipped(the_card)
+        return [src], f"checkpoint {path}"
     the_card = load_card(card or target, overrides)
     if tiny or random_init:
         return [source_for(the_card, None)], f"card {the_card.name} ({'tiny, ' if tiny else ''}random init)"
@@ -148,6 +116,33 @@ def resolve_sources(target: str, card: str | None = None, model: str | None = No
         raise WeightsNotFoundError(str(exc), (hint + "; " if hint else "")
                                    + "or pass --random-init to export untrained weights") from exc
     return [source_for(the_card, weights)], f"card {the_card.name}"
+
+
+def embedded_card(path: Path) -> ModelCard | None:
+    """The card a ``.safetensors`` model file carries in its metadata (``fx_card``, written by `fx train`)."""
+    if path.suffix != ".safetensors":
+        return None
+    import json
+
+    from safetensors import safe_open
+
+    from faceexpr_cli.config.cards import card_from_dict
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:  # not a safetensors file after all
+        raise CheckpointError(f"{path}: not a readable safetensors file ({str(exc)[:200]})") from exc
+    return card_from_dict(json.loads(meta["fx_card"]), str(path)) if "fx_card" in meta else None
+
+
+def differs_from_shipped(card: ModelCard) -> bool:
+    """A card resolved with other builder arguments than the shipped card of that name (its shapes may be stale)."""
+    from faceexpr_cli.config.cards import list_cards
+
+    if card.name not in list_cards():
+        return False
+    return load_card(card.name).arguments() != card.arguments()
 
 
 def order_by_dependency(sources: list[ModelSource]) -> list[ModelSource]:

@@ -45,27 +45,29 @@ def toy_cards(toy_models_dir, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_run(tmp_path_factory, toy_models_dir) -> Path:
-    """A run directory laid out like `fx train joint` writes it: <model>.safetensors + <model>.card.yaml."""
+    """A run directory written the way `fx train joint` writes it (``faceexpr_cli.train.checkpoint``)."""
     import torch
-    import yaml
-    from safetensors.torch import save_file
 
     from faceexpr_cli.builders import build_model
     from faceexpr_cli.config.cards import load_card
+    from faceexpr_cli.train.checkpoint import resolved_card, save_model
 
     run = tmp_path_factory.mktemp("run")
+    ckpt = run / "checkpoints" / "step_000002"
+    ckpt.mkdir(parents=True)
     torch.manual_seed(7)
-    for name in ("toy-tokenizer", "toy-expression"):
+    for role, name in (("tokenizer", "toy-tokenizer"), ("expression", "toy-expression")):
         card = load_card(toy_models_dir / f"{name}.yaml")
         model = build_model(card, tiny=True)
         with torch.no_grad():  # trained-looking weights, not the init
             for p in model.parameters():
                 p.add_(0.05 * torch.randn_like(p))
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(run / f"{name}.safetensors"))
-        data = card.model_dump(mode="json", exclude_none=True)
-        data["preset"] = card.arguments(tiny=True)
-        (run / f"{name}.card.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    (run / "recipe.yaml").write_text("kind: joint\n", encoding="utf-8")
+        # the random tokenizer sits in the run folder, the trained models in the checkpoint, as in fx train joint
+        where = run if role == "tokenizer" else ckpt
+        save_model(where / f"{role}.safetensors", model, resolved_card(card, card.arguments(tiny=True)), role, 2)
+    (ckpt / "meta.json").write_text(json.dumps({"step": 2, "models": {"expression": "toy-expression"}}))
+    (ckpt / "recipe.yaml").write_text("kind: train-joint\ndata: {size: 40}\n", encoding="utf-8")
+    (run / "checkpoints" / "latest").write_text(ckpt.name)
     return run
 
 

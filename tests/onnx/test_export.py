@@ -34,7 +34,7 @@ def test_run_export_writes_checked_graphs_card_and_report(toy_export):
                 for o in check["outputs"]:
                     assert o["ok"] and o["max_abs"] <= check["atol"] + 1e-12 or o["worst_excess"] <= 0
         card = yaml.safe_load((folder / "card.yaml").read_text())
-        assert card["name"] == m["card"] and m["weights"].endswith(f"{m['card']}.safetensors")
+        assert card["name"] == m["card"] and m["weights"].endswith(f"{m['folder']}.safetensors")
         meta = {e.key: e.value for e in onnx.load(str(folder / p["file"])).metadata_props}
         assert yaml.safe_load(meta["fx.card"])["name"] == m["card"] and meta["fx.part"] == p["name"]
 
@@ -55,25 +55,25 @@ def test_expression_is_checked_on_real_faces_through_the_tokenizer(toy_export):
 
 def test_dynamic_batch_runs_batch_1_and_3_on_one_graph(toy_export, toy_run):
     import torch
-    from safetensors.torch import load_file
 
     from faceexpr_cli.builders import build_model
-    from faceexpr_cli.config.cards import load_card
+    from faceexpr_cli.train.checkpoint import read_model_file
 
     out, _ = toy_export
-    path = out / "toy-tokenizer" / "tokenizer.onnx"
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    folder = out / "tokenizer"
+    assert yaml.safe_load((folder / "card.yaml").read_text())["input"]["size"] == 40  # the run's data.size
+    sess = ort.InferenceSession(str(folder / "tokenizer.onnx"), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape == ["batch", 3, "height", "width"]
-    card = load_card(toy_run / "toy-tokenizer.card.yaml")
+    state, card, _ = read_model_file(toy_run / "tokenizer.safetensors")
     model = build_model(card).eval()
-    model.load_state_dict(load_file(str(toy_run / "toy-tokenizer.safetensors")))
+    model.load_state_dict(state)
     rng = np.random.default_rng(0)
     for batch in (1, 3):
-        x = rng.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+        x = rng.standard_normal((batch, 3, 40, 40)).astype(np.float32)
         got = sess.run(None, {"image": x})[0]
         with torch.no_grad():
             want = model(torch.from_numpy(x)).numpy()
-        assert got.shape == (batch, 16, 16)
+        assert got.shape == (batch, 25, 16)
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
 
 
@@ -111,7 +111,7 @@ def test_parity_failure_exits_1_naming_card_part_output_and_writes_report(toy_ca
 
 def test_bad_targets_are_one_line_usage_errors(toy_run, toy_cards, tmp_path, capsys):
     assert main(["export-onnx", str(toy_run), "--out", str(tmp_path)]) == 2
-    assert "holds 2 models (toy-expression, toy-tokenizer)" in capsys.readouterr().err
+    assert "holds 2 models (expression, tokenizer)" in capsys.readouterr().err
     assert main(["export-onnx", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path)]) == 2
     assert main(["export-onnx", "toy-tokenizer", "--out", str(tmp_path)]) == 1  # no weights: says how
     assert "--random-init" in capsys.readouterr().err
