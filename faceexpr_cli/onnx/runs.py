@@ -80,7 +80,7 @@ def _published_tokenizer(spec: dict[str, Any]) -> ModelSource:
     return ModelSource(card=card, weights=weights, load=load, folder=TOKENIZER, derive_shapes=True)
 
 
-def run_sources(run_dir: Path, model: str | None = None, all_models: bool = False) -> list[ModelSource]:
+def run_sources(run_dir: Path, models: list[str] | None = None, all_models: bool = False) -> list[ModelSource]:
     """The run's models to export (and, unexported, the ones that feed them), in dependency order."""
     from faceexpr_cli.onnx.sources import order_by_dependency
 
@@ -104,7 +104,7 @@ def run_sources(run_dir: Path, model: str | None = None, all_models: bool = Fals
     for src in found.values():
         if size and src.card.input is not None:
             src.card = src.card.model_copy(update={"input": src.card.input.model_copy(update={"size": int(size)})})
-    wanted = _choose(found, model, all_models, run_dir)
+    wanted = _choose(found, models, all_models, run_dir)
     for role, src in found.items():
         src.export = role in wanted
         if len(wanted) == 1:
@@ -112,13 +112,16 @@ def run_sources(run_dir: Path, model: str | None = None, all_models: bool = Fals
     return [s for s in order_by_dependency(list(found.values())) if s.export or _feeds(s, found, wanted)]
 
 
-def _choose(found: dict[str, ModelSource], model: str | None, all_models: bool, run_dir: Path) -> set[str]:
+def _choose(found: dict[str, ModelSource], models: list[str] | None, all_models: bool, run_dir: Path) -> set[str]:
     exportable = sorted(found)
-    if model:
-        hits = [r for r in found if model in (r, found[r].card.name)]
-        if not hits:
-            raise UnknownNameError(f"model in {run_dir}", model, sorted(found))
-        return set(hits)
+    if models:
+        hits = set()
+        for model in models:  # a role (expression) or a card name (expression-transformer)
+            match = [r for r in found if model in (r, found[r].card.name)]
+            if not match:
+                raise UnknownNameError(f"model in {run_dir}", model, exportable)
+            hits.update(match)
+        return hits
     if all_models or len(exportable) == 1:
         return set(exportable)
     raise UsageError(f"{run_dir} holds {len(exportable)} models ({', '.join(exportable)})",

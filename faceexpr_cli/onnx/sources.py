@@ -80,7 +80,7 @@ def _load_into(model: Any, path: Path, card: ModelCard) -> None:
     load_weights(model, path, card)
 
 
-def resolve_sources(target: str, card: str | None = None, model: str | None = None, all_models: bool = False,
+def resolve_sources(target: str, card: str | None = None, models: list[str] | None = None, all_models: bool = False,
                     tiny: bool = False, random_init: bool = False,
                     overrides: tuple[str, ...] = ()) -> tuple[list[ModelSource], str]:
     """The models to export for a command-line target, and a label for the report."""
@@ -92,7 +92,7 @@ def resolve_sources(target: str, card: str | None = None, model: str | None = No
             raise UsageError("--tiny builds random tiny models: it does not apply to a run directory")
         from faceexpr_cli.onnx.runs import run_sources
 
-        return run_sources(path, model=model, all_models=all_models), f"run {path}"
+        return run_sources(path, models=models, all_models=all_models), f"run {path}"
     if path.suffix in CHECKPOINT_SUFFIXES or (path.exists() and path.suffix not in (".yaml", ".yml")):
         if not path.is_file():
             raise MissingFileError(path, "checkpoint")

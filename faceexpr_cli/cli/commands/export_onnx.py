@@ -18,7 +18,8 @@ def export_onnx(
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static",
                                                 help="Keep the card's dynamic axes, or fix every size.")] = True,
     all_models: Annotated[bool, typer.Option("--all", help="Export every model in a run directory.")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="The one model of a run directory to export.")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Models of a run to export, by role or card "
+                                                                    "(repeatable).")] = None,
     card: Annotated[str | None, typer.Option("--card", help="Card for a checkpoint that carries none.")] = None,
     tiny: Annotated[bool, typer.Option("--tiny", help="The card's tiny test variant, random init.")] = False,
     random_init: Annotated[bool, typer.Option("--random-init", help="Export a card with untrained weights.")] = False,
@@ -49,7 +50,7 @@ def export_onnx(
     from faceexpr_cli.onnx.sources import resolve_sources
 
     parse_device(device)
-    sources, label = resolve_sources(target, card=card, model=model, all_models=all_models, tiny=tiny,
+    sources, label = resolve_sources(target, card=card, models=model or None, all_models=all_models, tiny=tiny,
                                      random_init=random_init)
     opts = ExportOptions(opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, simplify=simplify, tiny=tiny,
                          latency_runs=latency_runs, parts=part or None,
