@@ -121,7 +121,7 @@ def _one_euro(values: np.ndarray, times: np.ndarray, cutoff: float, beta: float)
     return (run(values, times) + run(values[::-1], -times[::-1])[::-1]) / 2
 
 
-def smooth_motion(motion: Motion, fps: float, cutoff: float, beta: float = 4.0) -> Motion:
+def smooth_motion(motion: Motion, fps: float, cutoff: float, beta: float = 1.0) -> Motion:
     """One-Euro smoothing of points (and Jacobians) over time, in units of the face's size, so one ``cutoff`` (Hz
     at rest) and ``beta`` work for pixel landmarks and normalised key points alike."""
     if cutoff <= 0 or len(motion) < 3:

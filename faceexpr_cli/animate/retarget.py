@@ -67,6 +67,9 @@ class FaceFrame:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
         r = np.sqrt(((xx - self.center[0]) / self.axes[0]) ** 2 + ((yy - self.center[1]) / self.axes[1]) ** 2)
         t = np.clip((1.0 - r) / (1.0 - inner), 0.0, 1.0)
+        # Also fade to 0 at the image border, so a face crop pasted back into a photo shows no seam.
+        edge = np.minimum(np.minimum(xx + 0.5, w - 0.5 - xx) / w, np.minimum(yy + 0.5, h - 0.5 - yy) / h)
+        t = t * np.clip(edge / 0.06, 0.0, 1.0)
         return (t * t * (3 - 2 * t)).astype(np.float32)
 
 

@@ -110,3 +110,19 @@ def test_bad_input_messages(case, tmp_path, capsys, sample_video, portrait_png, 
     assert want[1] in err and "Traceback" not in err
     assert len(err.strip().splitlines()) <= 3
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_crop_paste_back_and_find_best_frame(tmp_path, capsys, sample_video, portrait_png):
+    """An ordinary photo: face cropped, animated, pasted back into the full image; motion from the best frame."""
+    out = tmp_path / "pasted.mp4"
+    code, stdout, err = _run(capsys, "animate", "-s", portrait_png, "-d", sample_video.path, "-o", out,
+                             "--crop", "auto", "--paste-back", "--find-best-frame", "--max-frames", 8, "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert (result["width"], result["height"]) == (512, 512) and result["frames"] == 8
+    assert 0 <= result["reference_frame"] < 8
+    from faceexpr_cli.media import read_frames, read_image
+
+    first = read_frames(out, max_frames=1)[0].astype(int)
+    src = read_image(portrait_png).astype(int)
+    assert np.abs(first[400:, :100] - src[400:, :100]).mean() < 6  # outside the face crop: the photo (H.264 noise)
