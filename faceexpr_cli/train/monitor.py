@@ -75,7 +75,7 @@ class Monitor:
                     self.tb.add_scalar(k.replace("w_", "weight/").replace("loss_", "loss/"), v, step)
         if self._progress is not None:
             shown = " ".join(f"{k.removeprefix('loss_')}={v:.4g}" for k, v in row.items()
-                             if k.startswith("loss_") or k == "lr")
+                             if k.startswith(("loss_", "w_")) or k == "lr")
             self._progress.update(self._task, completed=step, description=f"step {step} {shown} {fps:.0f} fr/s")
         return row
 
