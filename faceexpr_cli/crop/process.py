@@ -197,19 +197,41 @@ def _row(item: Item, info, plan: ClipPlan, opts: CropOptions, seconds: float) ->
         has_audio=bool(opts.audio and info.has_audio), backend=opts.backend, seconds=seconds)
 
 
-def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> Tracks:
-    """The first decode: track faces at ``analysis_side``, boxes back in source pixels."""
+def _analysis_frames(source: str, info, side: int):
+    """Frames at most ``side`` pixels on the long side, and the factor back to source pixels.
+
+    Up to twice that size the frames are decoded at full size and shrunk bilinearly with OpenCV (PyAV's scaler
+    and OpenCV's area filter at non-integer ratios each cost more than decoding); beyond, the decoder's scaler
+    avoids converting huge frames to RGB.
+    """
+    import cv2
+
     from faceexpr_cli.media import iter_frames
 
-    size = None
-    if max(info.width, info.height) > opts.analysis_side:
-        k = opts.analysis_side / max(info.width, info.height)
-        size = (max(2, round(info.width * k / 2) * 2), max(2, round(info.height * k / 2) * 2))
+    long_side = max(info.width, info.height)
+    if long_side <= side:
+        return iter_frames(source), (1.0, 1.0)
+    k = side / long_side
+    size = (max(2, round(info.width * k / 2) * 2), max(2, round(info.height * k / 2) * 2))
+    if long_side > 2 * side:
+        return iter_frames(source, size=size), (info.width / size[0], info.height / size[1])
+
+    def shrink():
+        for f in iter_frames(source):
+            f.image = cv2.resize(f.image, size, interpolation=cv2.INTER_LINEAR)
+            yield f
+
+    return shrink(), (info.width / size[0], info.height / size[1])
+
+
+def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> Tracks:
+    """The first decode: track faces at ``analysis_side``, boxes back in source pixels."""
+    frames, back = _analysis_frames(item.source, info, opts.analysis_side)
     topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
                            landmarks=True)
-    tracks = track_faces(iter_frames(item.source, size=size), backend, fps=info.fps or None, options=topts)
-    if size is not None:
-        tracks[:] = [t.scaled(info.width / size[0], info.height / size[1]) for t in tracks]
+    tracks = track_faces(frames, backend, fps=info.fps or None, options=topts)
+    if back != (1.0, 1.0):
+        tracks[:] = [t.scaled(*back) for t in tracks]
     return tracks
 
 

@@ -25,7 +25,10 @@ from faceexpr_cli.face.backend import FaceBackend, get_backend
 from faceexpr_cli.face.motion import CutDetector, thumbnail, track_box
 from faceexpr_cli.face.smoothing import SmoothParams
 from faceexpr_cli.face.track import Tracks
-from faceexpr_cli.face.types import Face
+from faceexpr_cli.face.types import Face, iou_matrix
+
+ROI_PAD = 0.4  # window around a tracked face, per side, in face sizes
+ROI_FACE = 100  # face size (px) the window is scaled to: comfortably above HOG's 80 px window
 
 
 @dataclass
@@ -33,6 +36,7 @@ class TrackerOptions:
     """What the tracker does; the defaults favour speed on talking-head video (see docs/face.md)."""
 
     stride: int = 10  # detect every N frames (1 = every frame, the seed's behaviour)
+    full_every: int = 3  # every Nth detection scans the whole frame; the others only around live faces
     detect_size: int | None = 480  # long side of the detector's input; None = full frame
     landmarks: bool = True  # 68 points on detection frames (key points, yaw)
     embed: bool = False  # identity embedding on detection frames (association across crossings)
@@ -76,22 +80,14 @@ class FaceTracker:
         self.detections = 0
         self._prev: tuple[np.ndarray, float] | None = None
         self._since = 0
+        self._rounds = 0
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Detection (on the downscaled copy), landmarks and embeddings (on the full frame) for one frame."""
-        import cv2
-
+    def detect(self, image: np.ndarray, rois: list[np.ndarray] | None = None) -> list[Face]:
+        """Detection for one frame - on the downscaled frame, or only in ``rois`` (boxes of faces being tracked,
+        frame pixels) - then landmarks and embeddings on the full frame."""
         o, b = self.opts, self.backend
-        h, w = image.shape[:2]
-        small, scale = image, 1.0
-        if o.detect_size and max(h, w) > o.detect_size:
-            scale = o.detect_size / max(h, w)
-            small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                               interpolation=cv2.INTER_AREA)
         want_lm = o.landmarks and b.has_landmarks
-        faces = b.detect(small, keypoints=not want_lm)
-        if scale != 1.0:
-            faces = [f.scaled(w / small.shape[1], h / small.shape[0]) for f in faces]
+        faces = self._detect_rois(image, rois, not want_lm) if rois else self._detect_full(image, not want_lm)
         faces = [f for f in faces if f.size >= o.min_face
                  and (o.score_threshold is None or f.score >= o.score_threshold)]
         if want_lm:
@@ -100,6 +96,51 @@ class FaceTracker:
             b.embed(image, faces)
         self.detections += 1
         return faces
+
+    def _detect_full(self, image: np.ndarray, keypoints: bool) -> list[Face]:
+        import cv2
+
+        h, w = image.shape[:2]
+        size = self.opts.detect_size
+        if not size or max(h, w) <= size:
+            return self.backend.detect(image, keypoints=keypoints)
+        scale = size / max(h, w)
+        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+        return [f.scaled(w / small.shape[1], h / small.shape[0])
+                for f in self.backend.detect(small, keypoints=keypoints)]
+
+    def _detect_rois(self, image: np.ndarray, rois: list[np.ndarray], keypoints: bool) -> list[Face]:
+        """Re-detect known faces in small windows around them: a fraction of a full scan's pixels."""
+        import cv2
+
+        h, w = image.shape[:2]
+        found: list[Face] = []
+        for box in rois:
+            side = float(max(box[2] - box[0], box[3] - box[1]))
+            if side < 4:
+                continue
+            pad = ROI_PAD * side
+            x0, y0 = max(0, int(box[0] - pad)), max(0, int(box[1] - pad))
+            x1, y1 = min(w, int(np.ceil(box[2] + pad))), min(h, int(np.ceil(box[3] + pad)))
+            if x1 - x0 < 8 or y1 - y0 < 8:
+                continue
+            scale = min(1.0, ROI_FACE / side)
+            region = image[y0:y1, x0:x1]
+            if scale < 1.0:
+                region = cv2.resize(region, (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))),
+                                    interpolation=cv2.INTER_LINEAR)
+            for f in self.backend.detect(np.ascontiguousarray(region), keypoints=keypoints):
+                g = f.scaled((x1 - x0) / region.shape[1], (y1 - y0) / region.shape[0])
+                g.bbox += np.array([x0, y0, x0, y0], dtype=np.float32)
+                if g.kps5 is not None:
+                    g.kps5 += np.array([x0, y0], dtype=np.float32)
+                found.append(g)
+        found.sort(key=lambda f: -f.score)
+        kept: list[Face] = []
+        for f in found:  # windows of faces close together overlap: keep each face once
+            if not kept or iou_matrix(f.bbox[None], np.stack([k.bbox for k in kept])).max() < 0.5:
+                kept.append(f)
+        return kept
 
     def update(self, frame: Any) -> None:
         """One frame: a ``media.Frame`` or an RGB array (then indices count from 0 and times use ``fps``)."""
@@ -121,7 +162,11 @@ class FaceTracker:
         due = cut or prev is None or self._since + 1 >= self.opts.stride
         if due:
             self._since = 0
-            self.core.step(index, time, self.detect(image), preds)
+            self._rounds += 1
+            live = self.core.live_boxes()
+            full = cut or not live or self.opts.full_every <= 1 or self._rounds % self.opts.full_every == 1
+            rois = None if full else [p if (p := preds.get(t)) is not None else box for t, box in live.items()]
+            self.core.step(index, time, self.detect(image, rois), preds)
         else:
             self._since += 1
             self.core.step(index, time, None, preds)
