@@ -113,8 +113,11 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
 
     if item.error:
         raise DataError(item.error)
+    from faceexpr_cli.media.clipping import nominal_fps
+
     assert item.video is not None
     info = probe(item.video)
+    fps = nominal_fps(item.video)  # the frame grid; probe's average rate drifts on files with gaps
     base = {"source": item.source, "transcript": str(item.transcript) if item.transcript else None,
             "subject": item.fields or None}
     if s.keywords is not None:
@@ -125,15 +128,15 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
                                 "put talk.vtt/.srt/.json next to talk.mp4, or pass --transcript")
             tl = load_transcript(item.transcript)[0]
         hits = find_hits(tl, s.keywords, s.match, s.stem)
-        windows, dropped = plan_windows(tl, hits, s.window, info.duration, info.fps)
+        windows, dropped = plan_windows(tl, hits, s.window, info.duration, fps)
         for j, d in enumerate(dropped):
             writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",
                             "reason": d.reason, "keyword": d.hit["keyword"],
                             "matched_text": d.hit["matched_text"], "anchor": d.hit["anchor"],
                             "anchor_mode": s.window.anchor})
     else:
-        length = s.window.frames / info.fps if s.window.frames else s.window.pre + s.window.post
-        windows, missing = random_windows(info.duration, info.fps, s.random or 0, length, seed=s.seed,
+        length = s.window.frames / fps if s.window.frames else s.window.pre + s.window.post
+        windows, missing = random_windows(info.duration, fps, s.random or 0, length, seed=s.seed,
                                           source=item.source, min_gap=s.min_gap, end_margin=s.window.end_margin)
         for j in range(missing):
             writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",

@@ -120,6 +120,7 @@ def encode_clip(
             astream = out.add_stream("aac", rate=sample_rate)
             astream.layout = layout or ("mono" if audio.shape[0] == 1 else "stereo")
             astream.bit_rate = 128000
+            astream.options = {"aac_coder": "fast"}  # ~2x faster than the default two-loop search at 128 kb/s
         for k, frame in enumerate(frames):
             if not isinstance(frame, av.VideoFrame):
                 img = np.ascontiguousarray(frame[:h, :w])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import io
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,15 @@ from faceexpr_cli.media.probe import _reason, open_container
 
 @dataclass
 class SpanFrames:
-    """Decoded frames of one requested span: source frame numbers ``first``..``first+len-1``."""
+    """Decoded frames of one requested span, in display order, with their source times."""
 
     index: int
-    first: int
-    frames: list = field(default_factory=list)  # av.VideoFrame, display order
+    frames: list = field(default_factory=list)  # av.VideoFrame
     times: list[float] = field(default_factory=list)  # source seconds
+
+    @property
+    def start(self) -> float:
+        return self.times[0]
 
 
 @dataclass
@@ -53,73 +55,78 @@ class ClipCut:
         return self.actual_start - self.start
 
 
-def frame_at(t: float, fps: float) -> int:
-    """The source frame nearest to time ``t`` (halves round up, unlike Python's banker's ``round``)."""
-    return int(math.floor(t * fps + 0.5 + 1e-9))
-
-
 def _video_clock(container):
+    """(stream, time base, start time, nominal fps). The nominal rate is the stream's frame rate, not the
+    average over the file, which drifts on files with a gap or a cut (a looped video averages 29.9 for 30)."""
     vs = container.streams.video[0]
     tb = vs.time_base
     t0 = float(vs.start_time * tb) if vs.start_time is not None else 0.0
-    fps = float(vs.average_rate or vs.guessed_rate or 25)
+    fps = float(vs.guessed_rate or vs.average_rate or vs.base_rate or 25)
     return vs, tb, t0, fps
 
 
-def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threads: int = 0) -> Iterator[SpanFrames]:
-    """Yield the frames of each (start, end) span (frames whose nearest grid time falls in it), in end order.
+def nominal_fps(src: str | Path) -> float:
+    """The video stream's frame rate (the grid clip windows snap to)."""
+    with open_container(src) as container:
+        if not container.streams.video:
+            raise MediaError(src, "has no video stream")
+        return _video_clock(container)[3]
 
-    Spans may overlap; a frame then goes to each. Frame numbers are ``round(time * fps)``.
+
+def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threads: int = 0) -> Iterator[SpanFrames]:
+    """Yield the frames of each (start, end) span, in order of completion.
+
+    A frame at time t belongs to a span when ``start - h <= t < end - h`` (h = half a frame), i.e. the frames
+    nearest to the span's frame-grid times; spans may overlap (a frame then goes to each).
     """
     import av
 
     keys = keyframe_times(src)
     with open_container(src) as container:
         vs, tb, t0, fps = _video_clock(container)
+        h = 0.5 / fps
         vs.thread_count = threads
         cc = vs.codec_context
-        wins = sorted((frame_at(s, fps), max(frame_at(s, fps) + 1, frame_at(e, fps)), i)
-                      for i, (s, e) in enumerate(spans))
-        pending = list(reversed(wins))  # pop() gives the next to start
-        active: dict[int, tuple[int, SpanFrames]] = {}  # index -> (last exclusive, frames)
+        pending = sorted(((s - h, e - h, i) for i, (s, e) in enumerate(spans)), reverse=True)  # pop(): next
+        active: dict[int, tuple[float, SpanFrames]] = {}  # index -> (end, frames)
         decoded_to = -1e9  # time of the last decoded frame
         sought = -1e9  # key frame of the last seek (the decoder may not have produced a frame yet)
         packets = None
         try:
             while pending or active:
+                need_t = pending[-1][0] if (pending and not active) else -1e9
                 if not active and pending:
-                    start_t = pending[-1][0] / fps
-                    k = bisect.bisect_right(keys, start_t + 0.5 / fps) - 1
+                    k = bisect.bisect_right(keys, need_t + 2 * h) - 1
                     key_t = keys[k] if k >= 0 else 0.0
-                    if packets is None or key_t > max(decoded_to, sought) + 0.5 / fps:
+                    if packets is None or key_t > max(decoded_to, sought) + h:
                         container.seek(int((key_t + t0) / tb), stream=vs, backward=True)
                         packets = container.demux(vs)
                         sought = key_t
-                need_t = pending[-1][0] / fps if (pending and not active) else -1e9
                 packet = next(packets, None)
                 if packet is None:
                     break
                 if packet.pts is not None and packet.size:
-                    skip = float(packet.pts * tb) - t0 < need_t - 0.5 / fps
-                    cc.skip_frame = "NONREF" if skip else "DEFAULT"
+                    # frames before every pending span are only needed as references
+                    cc.skip_frame = "NONREF" if float(packet.pts * tb) - t0 < need_t - h else "DEFAULT"
                 for frame in vs.decode(packet):
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * tb) - t0
                     decoded_to = t
-                    n = frame_at(t, fps)
-                    while pending and pending[-1][0] <= n:
-                        first, last, idx = pending.pop()
-                        active[idx] = (last, SpanFrames(idx, max(first, n)))
+                    while pending and pending[-1][0] <= t:
+                        _, end, idx = pending.pop()
+                        active[idx] = (end, SpanFrames(idx))
                     done = []
-                    for idx, (last, span) in active.items():
-                        if n < last and n >= span.first and (not span.times or t > span.times[-1]):
+                    for idx, (end, span) in active.items():
+                        if t >= end:
+                            done.append(idx)
+                        elif not span.times or t > span.times[-1]:
                             span.frames.append(frame)
                             span.times.append(t)
-                        if n >= last - 1:
-                            done.append(idx)
                     for idx in sorted(done, key=lambda i: active[i][0]):
-                        yield active.pop(idx)[1]
+                        span = active.pop(idx)[1]
+                        if span.frames:
+                            yield span
         except av.error.FFmpegError as exc:
             raise MediaError(src, f"decoding failed near {decoded_to:.2f} s ({_reason(exc)})") from exc
         for _, span in sorted(active.values(), key=lambda v: v[0]):  # spans cut short by the end of the video
@@ -151,7 +158,7 @@ def cut_many(
     try:
         for span in iter_span_frames(src, spans, threads=threads):
             n = len(span.frames)
-            start = span.first / fps
+            start = span.start
             wave = cursor.read(start, n / fps) if has_audio else None
             data = encode_clip(span.frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
                                layout=cursor.layout if has_audio else None, size=size, crf=crf, preset=preset,
