@@ -127,6 +127,8 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
                 raise DataError(f"{item.video}: no transcript found beside it",
                                 "put talk.vtt/.srt/.json next to talk.mp4, or pass --transcript")
             tl = load_transcript(item.transcript)[0]
+        for warning in tl.warnings:  # unordered or inverted cues were fixed; say so
+            log.warning("%s: %s", tl.source or item.transcript, warning)
         hits = find_hits(tl, s.keywords, s.match, s.stem)
         windows, dropped = plan_windows(tl, hits, s.window, info.duration, fps)
         for j, d in enumerate(dropped):

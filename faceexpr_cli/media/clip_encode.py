@@ -26,12 +26,15 @@ class AudioCursor:
     video stream's start, so audio and video share one clock). Missing samples are zeros.
     """
 
-    def __init__(self, path: str | Path, t0: float = 0.0):
+    def __init__(self, path: str | Path, t0: float | None = None):
         import av
 
         self._container = av.open(str(path), metadata_errors="ignore")
         streams = self._container.streams.audio
         self.stream = streams[0] if streams else None
+        if t0 is None:  # the video stream's start, the clock frame times are measured on
+            vs = self._container.streams.video[0] if self._container.streams.video else None
+            t0 = float(vs.start_time * vs.time_base) if vs is not None and vs.start_time is not None else 0.0
         self.t0 = t0
         if self.stream is None:
             return

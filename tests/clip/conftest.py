@@ -23,3 +23,21 @@ def talk(tmp_path_factory):
     video = make_coded_video(folder / "talk.mp4", seconds=6.0, fps=25.0)
     write_youtube_vtt(folder / "talk.en.vtt", WORDS, words_per_line=4)
     return video
+
+
+@pytest.fixture(scope="session")
+def face_talks(sample_video, two_face_video, tmp_path_factory):
+    """The shared one-face and two-face talking heads, each with a word-timed VTT saying "smile" at 1.0 s."""
+    import shutil
+
+    from faceexpr_cli.transcripts.vtt_writer import write_youtube_vtt
+
+    folder = tmp_path_factory.mktemp("faces")
+    words = [("please", 0.2, 0.6), ("smile", 1.0, 1.3), ("now", 1.4, 1.6), ("smile", 2.0, 2.3)]
+    out = []
+    for name, th in (("one", sample_video), ("two", two_face_video)):
+        video = folder / f"{name}.mp4"
+        shutil.copy(th.path, video)
+        write_youtube_vtt(folder / f"{name}.en.vtt", words)
+        out.append(video)
+    return out

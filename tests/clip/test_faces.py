@@ -1,0 +1,33 @@
+"""--faces: the seed's rule (exactly one face in every frame) with the face tracker, and face-cropped clips."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from faceexpr_cli.cli.app import main
+from faceexpr_cli.dataset import ClipDataset
+
+
+def test_one_face_windows_are_cropped_two_face_windows_dropped(face_talks, sample_video, tmp_path, capsys):
+    one, two = face_talks
+    out = tmp_path / "faces"
+    code = main(["clip", str(one), str(two), "-k", "smile", "--post", "0.4", "--no-merge", "--faces",
+                 "--face-size", "96", "-o", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0, stdout
+    assert "2 clips" in stdout and "dropped 2 (not_one_face 2)" in stdout
+    samples = list(ClipDataset(out))
+    assert {s["meta"]["source"] for s in samples} == {str(one)}
+    for s in samples:
+        assert s["frames"].shape == (10, 96, 96, 3) and s["has_audio"]
+        faces = s["meta"]["faces"]
+        assert len(faces["crop_boxes"]) == 10 and faces["rule"] == "exactly one face in every frame"
+        # the crop is centred on the ground-truth face of the generated video
+        first = round(s["meta"]["actual_start"] * 25)
+        gx = sample_video.actors[0].face_box[first]
+        cx = (faces["crop_boxes"][0][0] + faces["crop_boxes"][0][2]) / 2
+        assert abs(cx - (gx[0] + gx[2]) / 2) < 0.15 * (gx[2] - gx[0])
+    rows = pq.read_table(out / "index.parquet").to_pylist()
+    dropped = [r for r in rows if r["status"] == "dropped"]
+    assert {r["source"] for r in dropped} == {str(two)}
+    assert all("several faces on 10 of 10 frames" in r["error"] for r in dropped)
