@@ -227,8 +227,9 @@ def _analysis_frames(source: str, info, side: int):
 def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> Tracks:
     """The first decode: track faces at ``analysis_side``, boxes back in source pixels."""
     frames, back = _analysis_frames(item.source, info, opts.analysis_side)
+    # The single-face rule must see a second face as soon as it appears: full-frame scans on every round.
     topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
-                           landmarks=True)
+                           landmarks=True, full_every=1 if opts.single_face else 3)
     tracks = track_faces(frames, backend, fps=info.fps or None, options=topts)
     if back != (1.0, 1.0):
         tracks[:] = [t.scaled(*back) for t in tracks]

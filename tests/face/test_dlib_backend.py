@@ -60,3 +60,19 @@ def test_detect_on_blank_image_finds_nothing(dlib_backend):
 def test_bad_image_is_a_usage_error(dlib_backend):
     with pytest.raises(UsageError, match="uint8 RGB"):
         dlib_backend.detect(np.zeros((10, 10), np.float32))
+
+
+def test_cnn_detector_and_opencv_fallback_find_the_face():
+    import cv2
+
+    image, p = load_portrait("grace_hopper")
+    small = cv2.resize(image, (256, 300), interpolation=cv2.INTER_AREA)
+    sx = 256 / image.shape[1]
+    for backend in (get_backend("dlib", detector="cnn"), get_backend("opencv")):
+        faces = backend.detect(small)
+        assert faces, backend.name
+        f = faces[0].scaled(1 / sx, 1 / sx)
+        assert _inside(p.left_eye, f.bbox, pad=10) and _inside(p.mouth, f.bbox, pad=10), backend.name
+        assert f.landmarks68 is None or f.landmarks68.shape == (68, 2)
+    with pytest.raises(UsageError, match="no 68-point landmarks"):
+        get_backend("opencv").landmarks(small, faces)
