@@ -11,6 +11,8 @@ import pytest
 from faceexpr_cli.errors import WeightsNotFoundError
 from faceexpr_cli.face import get_backend
 
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # inside insightface, not fx
+
 
 def _bright_cell_image():
     img = np.zeros((320, 320, 3), np.uint8)

@@ -21,6 +21,10 @@ KPS_OFFSETS = [(-0.6, -0.4), (0.6, -0.4), (0.0, 0.1), (-0.5, 0.7), (0.5, 0.7)]  
 class TinySCRFD(nn.Module):
     """9 outputs (scores, boxes, key points at strides 8/16/32, two anchors per cell), not batched."""
 
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("kps_offsets", torch.tensor(KPS_OFFSETS, dtype=torch.float32).reshape(1, 10))
+
     def forward(self, x):
         bright = x.mean(1, keepdim=True)
         scores, boxes, kps = [], [], []
@@ -32,7 +36,7 @@ class TinySCRFD(nn.Module):
             n = score.shape[0]
             ones = torch.ones_like(score)
             boxes.append(ones.expand(n, 4) * 2.0)
-            kps.append(ones.expand(n, 10) * torch.tensor(KPS_OFFSETS, dtype=torch.float32).reshape(1, 10))
+            kps.append(ones.expand(n, 10) * self.kps_offsets)
             scores.append(score)
         return (*scores, *boxes, *kps)
 
