@@ -21,6 +21,7 @@ from faceexpr_cli.errors import MediaError, UsageError
 from faceexpr_cli.media.clip_encode import AudioCursor, encode_clip
 from faceexpr_cli.media.cut import CUT_MODES, keyframe_times
 from faceexpr_cli.media.probe import _reason, open_container
+from faceexpr_cli.media.reader import _to_rgb
 
 
 @dataclass
@@ -159,11 +160,16 @@ def cut_many(
         for span in iter_span_frames(src, spans, threads=threads):
             n = len(span.frames)
             start = span.start
+            frames = span.frames
+            rotation = int(getattr(frames[0], "rotation", 0) or 0) % 360
+            if rotation:  # the encoder writes no display matrix: turn the pictures upright instead
+                frames = [_to_rgb(f, None, rotation) for f in frames]
             wave = cursor.read(start, n / fps) if has_audio else None
-            data = encode_clip(span.frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
+            data = encode_clip(frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
                                layout=cursor.layout if has_audio else None, size=size, crf=crf, preset=preset,
                                threads=threads)
-            w, h = size or (span.frames[0].width, span.frames[0].height)
+            w, h = size or ((frames[0].shape[1], frames[0].shape[0]) if rotation
+                            else (frames[0].width, frames[0].height))
             s, e = spans[span.index]
             yield ClipCut(span.index, data, s, e, start, start + n / fps, n, fps, w - w % 2, h - h % 2, has_audio)
     finally:
