@@ -229,7 +229,7 @@ def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> T
     frames, back = _analysis_frames(item.source, info, opts.analysis_side)
     # The single-face rule must see a second face as soon as it appears: full-frame scans on every round.
     topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
-                           landmarks=True, full_every=1 if opts.single_face else 3)
+                           landmarks=True, full_every=1 if opts.single_face else None)
     tracks = track_faces(frames, backend, fps=info.fps or None, options=topts)
     if back != (1.0, 1.0):
         tracks[:] = [t.scaled(*back) for t in tracks]

@@ -36,7 +36,9 @@ class TrackerOptions:
     """What the tracker does; the defaults favour speed on talking-head video (see docs/face.md)."""
 
     stride: int = 10  # detect every N frames (1 = every frame, the seed's behaviour)
-    full_every: int = 3  # every Nth detection scans the whole frame; the others only around live faces
+    # every Nth detection scans the whole frame, the others only around live faces; None: 1 when stride is 1
+    # (the seed's every-frame full detection), else 3
+    full_every: int | None = None
     detect_size: int | None = 480  # long side of the detector's input; None = full frame
     landmarks: bool = True  # 68 points on detection frames (key points, yaw)
     embed: bool = False  # identity embedding on detection frames (association across crossings)
@@ -164,7 +166,8 @@ class FaceTracker:
             self._since = 0
             self._rounds += 1
             live = self.core.live_boxes()
-            full = cut or not live or self.opts.full_every <= 1 or self._rounds % self.opts.full_every == 1
+            every = self.opts.full_every or (1 if self.opts.stride <= 1 else 3)
+            full = cut or not live or every <= 1 or self._rounds % every == 1
             rois = None if full else [p if (p := preds.get(t)) is not None else box for t, box in live.items()]
             self.core.step(index, time, self.detect(image, rois), preds)
         else:

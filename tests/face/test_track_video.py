@@ -65,3 +65,16 @@ def test_shot_cut_ends_tracks(sample_video, two_face_video, backend):
 def test_no_cut_inside_one_shot(sample_video, backend):
     tracks = track_faces(iter_frames(sample_video.path), backend, fps=25.0, stride=10)
     assert [t.end_reason for t in tracks] == ["end"]
+
+
+def test_stride_one_scans_every_frame_in_full(sample_video, backend):
+    """The seed's behaviour: with stride 1 every frame gets a full-frame detection (a new face is seen at once)."""
+    from faceexpr_cli.face import FaceTracker
+
+    tracker = FaceTracker(backend, fps=25.0, stride=1, landmarks=False)
+    calls = []
+    full = tracker._detect_full
+    tracker._detect_full = lambda image, keypoints: calls.append(1) or full(image, keypoints)
+    for f in iter_frames(sample_video.path, max_frames=12):
+        tracker.update(f)
+    assert len(calls) == 12 and tracker.detections == 12
