@@ -107,3 +107,9 @@ def test_plain_folder_of_mp4s(tmp_path, clip_bytes):
     assert samples[1]["meta"]["keyword"] == "smile"
     assert read_code(samples[1]["frames"][0].numpy()) == 12
     assert samples[0]["audio"].shape == (1, 0) or not samples[0]["has_audio"]
+
+
+def test_shards_close_by_size(tmp_path, clip_bytes):
+    _write(tmp_path, clip_bytes[:3], max_count=100, max_bytes=len(clip_bytes[0][1]))  # each sample fills one
+    assert len(list(tmp_path.glob("clips-*.tar"))) == 3
+    assert len(list(ClipDataset(tmp_path, audio=False, size=(24, 12)))) == 3
