@@ -58,6 +58,7 @@ def crop(
     [cyan]fx crop videos/ --out crops --size 518 --mode follow --workers 4[/],
     [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/]
     """
+    from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
     from faceexpr_cli.crop import CropOptions, crop_videos
 
@@ -75,13 +76,17 @@ def crop(
     if json_out:
         print_json(summary)
     else:
+        shown = [r for r in result.rows if r["status"] != "skipped"]
         rows = [{"source": Path(r["source"]).name, "status": r["status"], "clip": r["clip"] or "",
                  "track": "" if r["track_id"] is None else r["track_id"],
                  "seconds": "" if r["start_time"] is None or r["status"] in ("no_face", "no_clip")
                  else f"{r['start_time']:.2f}-{r['end_time']:.2f}",
-                 "error": r["error"] or ""} for r in result.rows]
+                 "error": r["error"] or ""} for r in shown]
         print_table(rows, ["source", "status", "clip", "track", "seconds", "error"],
                     title=f"fx crop -> {result.manifest} ({s['clips']} clips, {s['failed']} failed)")
+        skipped = len(result.rows) - len(shown)
+        if skipped:
+            stdout.print(f"{skipped} non-video files skipped (listed in the manifest)")
     if result.failed:
         from faceexpr_cli.errors import BatchFailures
 
