@@ -97,7 +97,7 @@ class Fetcher:
         record["resumed_from"] = got.resumed_from
         main = got.files[0]
         sha = got.sha256
-        if sha is None and (item.sha256 or main.stat().st_size < (1 << 30)):
+        if sha is None and self.options.wants_hash(item.sha256):
             sha = sha256_file(main).hexdigest()
         got.sha256 = sha
         check(main, sha, want_sha=item.sha256, want_size=item.size, name=item.url)

@@ -38,8 +38,12 @@ class DownloadOptions:
     storage_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per protocol: s3 -> {...}
     staging: Path | None = None  # where .part files live when the destination is a bucket
     force: bool = False  # fetch again even what the status manifest lists as done
+    checksum: bool = True  # sha256 of every file for the status manifest (rows with a sha256 are always checked)
     chunk: int = 1 << 20
     video: VideoOptions = field(default_factory=VideoOptions)
+
+    def wants_hash(self, expected: str | None) -> bool:
+        return self.checksum or expected is not None
 
     def for_protocol(self, protocol: str) -> dict[str, Any]:
         return dict(self.storage_options.get(protocol, {}))

@@ -26,6 +26,7 @@ from faceexpr_cli.download.limits import Meter
 from faceexpr_cli.download.manifest import YOUTUBE, read_manifest
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.status import StatusLog
+from faceexpr_cli.download.verify import sha256_file
 
 
 @dataclass
@@ -90,7 +91,7 @@ def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadO
     records: dict[str, dict[str, Any]] = {}
     todo = []
     for item in items:
-        prev = None if options.force else status.done(item.key, listing)
+        prev = None if options.force else status.done(item.key, listing) or _present(item, listing, destination)
         if prev is not None:
             records[item.key] = {**prev, **item.meta, "status": "skipped", "attempts": 0, "transferred": 0,
                                  "seconds": 0.0, "error_class": None, "error": None}
@@ -111,6 +112,23 @@ def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadO
 def _keep(record: dict[str, Any], records: dict[str, dict[str, Any]], status: StatusLog) -> None:
     records[record["key"]] = record
     status.add(record)
+
+
+def _present(item: Item, listing: dict[str, int], dest: Destination) -> dict[str, Any] | None:
+    """A file already at its final name but not in the status (e.g. the status files were removed): final names
+    only ever hold complete files, so it counts as done if it matches the row's size and (locally) sha256."""
+    size = listing.get(item.name)
+    if size is None or item.problem or (item.size is not None and size != item.size):
+        return None
+    digest = None
+    if item.sha256 is not None:
+        if dest.remote:
+            return None  # cannot hash a bucket object cheaply: fetch it again
+        digest = sha256_file(dest.local / item.name).hexdigest()
+        if digest != item.sha256:
+            return None
+    return {"key": item.key, "url": item.url, "name": item.name, "path": dest.final(item.name),
+            "files": [item.name], "bytes": size, "sha256": digest}
 
 
 def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, Any]], None], meter: Meter,

@@ -47,6 +47,13 @@ def _buffers(size: int, count: int) -> list[memoryview]:
     return ring[:count]
 
 
+def resume_digest(part: Path, have: int, wanted: bool) -> hashlib._Hash | None:
+    """The running sha256 to continue from (None: no hashing wanted for this file)."""
+    if not wanted:
+        return None
+    return sha256_file(part, have) if have else hashlib.sha256()
+
+
 class HashingWriter:
     """Writes chunks to a file and feeds the same chunks to sha256, on a helper thread when the body is large.
 
@@ -54,11 +61,11 @@ class HashingWriter:
     hand out their own. With the helper thread, a buffer is reused only after it has been hashed.
     """
 
-    def __init__(self, fh: BinaryIO, digest: hashlib._Hash, expected: int | None, chunk: int = 1 << 20):
+    def __init__(self, fh: BinaryIO, digest: hashlib._Hash | None, expected: int | None, chunk: int = 1 << 20):
         self.fh = fh
         self.digest = digest
         self.written = 0
-        threaded = expected is not None and expected > THREAD_ABOVE
+        threaded = digest is not None and expected is not None and expected > THREAD_ABOVE
         self._ring = _buffers(chunk, RING if threaded else 1)
         self._next = 0
         self._free = threading.Semaphore(len(self._ring))
@@ -80,7 +87,8 @@ class HashingWriter:
         if self._queue is not None:
             self._queue.put(block)
         else:
-            self.digest.update(block)
+            if self.digest is not None:
+                self.digest.update(block)
             if isinstance(block, memoryview):
                 self._free.release()
 
@@ -108,13 +116,13 @@ class HashingWriter:
         self.written += len(block)
         self._hash(block)
 
-    def close(self) -> str:
+    def close(self) -> str | None:
         """Flush the hashing thread; returns the hex digest of everything written (plus the resumed prefix)."""
         if self._queue is not None and self._thread is not None:
             self._queue.put(None)
             self._thread.join()
             self._queue = None
-        return self.digest.hexdigest()
+        return self.digest.hexdigest() if self.digest is not None else None
 
 
 def check(path: Path, sha256: str | None, *, want_sha: str | None, want_size: int | None, name: str = "") -> None:

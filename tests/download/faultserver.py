@@ -32,6 +32,7 @@ class Route:
     length_delta: int = 0  # lie in Content-Length by this many bytes (once per `lies`)
     lies: int = 0
     chunk_delay: float = 0.0  # seconds between 64 KiB chunks
+    delay: float = 0.0  # seconds before answering (a slow server, or a network round trip)
     redirect: str | None = None  # answer 302 to this location
     etag: str | None = None
 
@@ -57,8 +58,7 @@ class FaultServer:
         self.active = 0  # requests being answered right now, and the most at once (per-host limit tests)
         self.max_active = 0
         handler = type("Handler", (_Handler,), {"server_ref": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FaultServer:
@@ -86,6 +86,11 @@ class FaultServer:
 
     def sent(self, path: str) -> int:
         return sum(h.sent for h in self.hits_for(path))
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 drops connections when many clients start at once
+    daemon_threads = True
 
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
@@ -120,6 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         route = srv.routes.get(path)
         if route is None:
             return self._empty(404)
+        if route.delay:
+            time.sleep(route.delay)
         with srv.lock:
             status = route.statuses.pop(0) if route.statuses else None
         if status is not None:

@@ -130,3 +130,14 @@ def test_corrupt_part_is_refetched_once_from_zero(server, tmp_path):
     rec = _one(server, tmp_path, "/c.bin", data, row_kw={"sha256": sha(data)})
     assert rec["status"] == "ok" and rec["sha256"] == sha(data)
     assert [h.range for h in server.hits_for("/c.bin")] == ["bytes=1000-", None]
+
+
+def test_no_checksum_records_no_hash_but_still_verifies_given_ones(server, tmp_path):
+    data = payload(40 * MB // 10, seed=8)
+    server.add("/plain.bin", Route(data=data))
+    server.add("/given.bin", Route(data=data))
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/plain.bin")},
+                                              {"url": server.url("/given.bin"), "sha256": "1" * 64}])
+    records = download_manifest(manifest, tmp_path / "out", fast_options(checksum=False), progress=False).records
+    assert records[0]["status"] == "ok" and records[0]["sha256"] is None
+    assert records[1]["error_class"] == "checksum_mismatch"

@@ -74,6 +74,13 @@ def test_rerun_skips_done_items_and_refetches_missing_ones(server, tmp_path):
     table = pd.read_parquet(out / "fx-download.parquet")
     assert sorted(table["status"]) == ["ok", "ok", "skipped", "skipped", "skipped"]
 
+    # without any status files, files already at their final names still count as done
+    for name in ("fx-download.jsonl", "fx-download.parquet"):
+        (out / name).unlink()
+    hits_before = len(server.hits)
+    third = download_manifest(manifest, out, fast_options(), progress=False)
+    assert [r["status"] for r in third.records] == ["skipped"] * 5 and len(server.hits) == hits_before
+
 
 def test_shards_split_one_manifest_between_machines(server, tmp_path):
     rows = []

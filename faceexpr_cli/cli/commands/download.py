@@ -49,6 +49,7 @@ def fetch(
     storage_option: Annotated[list[str] | None, typer.Option("--storage-option", help="fsspec option PROTOCOL.KEY=VALUE, e.g. s3.endpoint_url=http://... (repeatable).")] = None,
     staging: Annotated[Path | None, typer.Option("--staging", help="Local directory for .part files when DEST is a bucket.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even what the status manifest lists as done.")] = False,
+    checksum: Annotated[bool, typer.Option("--checksum/--no-checksum", help="Record every file's sha256 (rows that give a sha256 are always verified).")] = True,
     id_url: Annotated[str, typer.Option("--id-url", help="URL template for bare video ids.")] = "https://www.youtube.com/watch?v={id}",
     min_height: Annotated[int | None, typer.Option("--min-height", help="Smallest video height to accept.", rich_help_panel=_VIDEO)] = None,
     codec: Annotated[str | None, typer.Option("--codec", help="Video codec: h264, hevc, vp9 or av1.", rich_help_panel=_VIDEO)] = None,
@@ -91,7 +92,7 @@ def fetch(
         jobs=jobs, per_host=per_host, rate_limit=parse_size(limit_rate) if limit_rate else None,
         retry=RetryPolicy(attempts=retries + 1), timeout=timeout, source=source,
         shard=parse_shard(shard) if shard else None, storage_options=parse_storage_options(storage_option or []),
-        staging=staging, force=force, video=video,
+        staging=staging, force=force, checksum=checksum, video=video,
     )
     if source is not None:
         from faceexpr_cli.download.sources import SOURCES

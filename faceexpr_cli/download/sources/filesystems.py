@@ -8,12 +8,10 @@ and a ``.part`` from an earlier attempt continues with a seek. Cloud protocols n
 
 from __future__ import annotations
 
-import hashlib
-
 from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError, TransientError
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
-from faceexpr_cli.download.verify import HashingWriter, sha256_file
+from faceexpr_cli.download.verify import HashingWriter, resume_digest
 from faceexpr_cli.errors import DependencyError
 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
@@ -65,18 +63,17 @@ class FsspecSource:
         if size is not None and have > size:
             part.unlink()
             have = 0
-        digest = sha256_file(part, have) if have else hashlib.sha256()
+        digest = resume_digest(part, have, self.options.wants_hash(job.item.sha256))
         fetched = Fetched([part], 0, have, None, url, None, info.get("ETag") or info.get("etag"))
         with open(part, "r+b" if have else "wb") as out:
             out.seek(have)
-            writer = HashingWriter(out, digest, None if size is None else size - have)
+            writer = HashingWriter(out, digest, None if size is None else size - have, self.options.chunk)
             try:
                 with fs.open(path, "rb") as src:
                     if have:
                         src.seek(have)
-                    while block := src.read(self.options.chunk):
-                        writer.write(block)
-                        job.meter.add(len(block))
+                    while n := writer.fill(src.readinto):
+                        job.meter.add(n)
             except (FetchError, Interrupted):
                 raise
             except Exception as exc:

@@ -9,7 +9,6 @@ transient "truncated" error: the bytes that did arrive stay in the ``.part`` for
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -23,7 +22,7 @@ from faceexpr_cli import __version__
 from faceexpr_cli.download.errors import PermanentError, TransientError, http_error
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
-from faceexpr_cli.download.verify import HashingWriter, sha256_file
+from faceexpr_cli.download.verify import HashingWriter, resume_digest, sha256_file
 
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -98,7 +97,8 @@ class HttpSource:
         if status == 416 and have:
             total = _TOTAL_ONLY.search(resp.headers.get("Content-Range", ""))
             if total and int(total.group(1)) == have:  # the part already holds everything
-                return Fetched([part], 0, have, sha256_file(part).hexdigest(), resp.url, 206, etag)
+                digest = sha256_file(part).hexdigest() if self.options.wants_hash(item.sha256) else None
+                return Fetched([part], 0, have, digest, resp.url, 206, etag)
             part.unlink(missing_ok=True)
             raise TransientError("stale_part", f"{url}: the partial file does not fit the server's copy; restarting")
         if status >= 400:
@@ -117,14 +117,14 @@ class HttpSource:
             total = int(m.group(3)) if m.group(3) != "*" else None
         if item.size is not None and total is not None and total != item.size:
             raise PermanentError("size_mismatch", f"{url}: server has {total} bytes, expected {item.size}")
-        digest = sha256_file(part, start) if start else None
+        digest = resume_digest(part, start, self.options.wants_hash(item.sha256))
         fetched = Fetched([part], 0, start, None, resp.url, status, etag)
         mode = "r+b" if start else "wb"
         with open(part, mode) as fh:
             if start:
                 fh.seek(start)
                 fh.truncate()
-            writer = HashingWriter(fh, digest or hashlib.sha256(), body, self.options.chunk)
+            writer = HashingWriter(fh, digest, body, self.options.chunk)
             try:
                 self._stream(job, resp, writer)
             except requests.RequestException as exc:

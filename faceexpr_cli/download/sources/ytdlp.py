@@ -10,7 +10,6 @@ other at the destination, where ``fx clip`` finds the transcript by the video's 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import log
@@ -20,7 +19,8 @@ from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
 
 _CODECS = {"h264": "avc1", "avc": "avc1", "avc1": "avc1", "hevc": "(hev1|hvc1)", "h265": "(hev1|hvc1)",
            "vp9": "vp0?9", "av1": "av01"}
-_TEMP = (".part", ".ytdl", ".temp", ".tmp")
+_TEMP = (".ytdl", ".temp", ".tmp")
+_CAPTIONS = (".vtt", ".srt", ".json3", ".srv3", ".ttml")
 _PERMANENT_TEXT = {
     "private_video": ("private video", "this video is private"),
     "login_required": ("sign in to confirm", "login required", "members-only", "age-restricted", "join this channel"),
@@ -143,20 +143,20 @@ class YtdlpSource:
 
         _share_ffmpeg_location(find_ffmpeg())
         job.part.mkdir(parents=True, exist_ok=True)
-        seen: dict[str, int] = {}
+        # bytes already in yt-dlp's .part files count as resumed, not as moved by this run
+        seen = {str(p): p.stat().st_size for p in job.part.iterdir() if p.name.endswith(".part")}
+        resumed = sum(seen.values())
         moved = [0]
 
         def hook(status: dict[str, Any]) -> None:
             # Count new bytes per file for the progress bar and the bandwidth cap; stop on Ctrl-C.
-            name = status.get("filename") or status.get("tmpfilename") or ""
+            name = status.get("tmpfilename") or status.get("filename") or ""
             done = int(status.get("downloaded_bytes") or 0)
             delta = max(0, done - seen.get(name, 0))
             seen[name] = max(done, seen.get(name, 0))
             moved[0] += delta
             job.meter.add(delta)
 
-        before = {p.name: p.stat().st_size for p in job.part.iterdir()}
-        resumed = sum(size for name, size in before.items() if name.endswith(".part"))
         try:
             with yt_dlp.YoutubeDL(ydl_options(job, self.options, hook)) as ydl:
                 info = ydl.extract_info(job.item.url, download=True)
@@ -165,9 +165,10 @@ class YtdlpSource:
         except Exception as exc:
             job.meter.check()  # an Interrupted raised in the hook may come back wrapped
             raise classify(exc, job.item.url) from exc
-        files = sorted((p for p in job.part.iterdir() if p.is_file() and not p.name.endswith(_TEMP)),
-                       key=lambda p: (p.suffix in (".vtt", ".srt", ".json3", ".srv3", ".ttml"), p.name))
-        if not files or files[0].suffix in (".vtt", ".srt", ".json3", ".srv3", ".ttml"):
+        # finished files only (yt-dlp's own partial and fragment files carry ".part"), the video first
+        files = sorted((p for p in job.part.iterdir() if p.is_file() and ".part" not in p.name
+                        and not p.name.endswith(_TEMP)), key=lambda p: (p.suffix in _CAPTIONS, p.name))
+        if not files or files[0].suffix in _CAPTIONS:
             raise PermanentError("no_video", f"{job.item.url}: yt-dlp finished without a video file")
         extra = {"title": (info or {}).get("title"), "site_id": (info or {}).get("id"),
                  "extractor": (info or {}).get("extractor_key"), "height": (info or {}).get("height"),
@@ -185,6 +186,3 @@ def _share_ffmpeg_location(path: str) -> None:
     except (ImportError, AttributeError):  # a yt-dlp without it finds ffmpeg on PATH instead
         pass
 
-
-def subtitle_files(files: list[Path]) -> list[Path]:
-    return [p for p in files if p.suffix in (".vtt", ".srt", ".json3", ".srv3", ".ttml")]
