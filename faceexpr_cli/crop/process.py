@@ -129,7 +129,7 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
         return
     times = tracks.frame_times
     want_embed = opts.embed and backend.embedding_dim is not None
-    embed_at = {id(p): (_embedding_frames(p) if want_embed and p.track.embedding is None else set()) for p in todo}
+    embed_at = {id(p): (_embedding_frames(p) if want_embed else set()) for p in todo}
     vectors: dict[int, list[np.ndarray]] = {id(p): [] for p in todo}
     writers: dict[int, VideoWriter] = {}
     first, last = min(p.first for p in todo), max(p.last for p in todo)
@@ -172,10 +172,8 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
     finally:
         for w in writers.values():
             w._abort()
-    for p in todo:
-        if p.track.embedding is not None:
-            p.embedding = p.track.embedding
-        elif vectors[id(p)]:
+    for p in todo:  # the clip's identity: the mean over three of its detection frames
+        if vectors[id(p)]:
             mean = np.mean(vectors[id(p)], axis=0)
             p.embedding = mean / max(float(np.linalg.norm(mean)), 1e-12)
 
@@ -229,7 +227,8 @@ def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> T
     frames, back = _analysis_frames(item.source, info, opts.analysis_side)
     # The single-face rule must see a second face as soon as it appears: full-frame scans on every round.
     topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
-                           landmarks=True, full_every=1 if opts.single_face else None)
+                           landmarks=True, full_every=1 if opts.single_face else None,
+                           embed="auto" if opts.embed else False)
     tracks = track_faces(frames, backend, fps=info.fps or None, options=topts)
     if back != (1.0, 1.0):
         tracks[:] = [t.scaled(*back) for t in tracks]

@@ -41,7 +41,10 @@ class TrackerOptions:
     full_every: int | None = None
     detect_size: int | None = 480  # long side of the detector's input; None = full frame
     landmarks: bool = True  # 68 points on detection frames (key points, yaw)
-    embed: bool = False  # identity embedding on detection frames (association across crossings)
+    # identity embeddings for association: False, True (every detection), or "auto" - only for a face that
+    # starts a track and for faces in a conflict (two faces near one track), which keeps identities through
+    # crossings for the price of a few embeddings per track
+    embed: bool | str = False
     min_face: float = 0.0  # ignore detections smaller than this (frame pixels, sqrt of area)
     score_threshold: float | None = None
     iou_threshold: float = 0.3
@@ -80,13 +83,16 @@ class FaceTracker:
         self.indices: list[int] = []
         self.times: list[float] = []
         self.detections = 0
+        self.embeddings = 0
         self._prev: tuple[np.ndarray, float] | None = None
         self._since = 0
         self._rounds = 0
 
-    def detect(self, image: np.ndarray, rois: list[np.ndarray] | None = None) -> list[Face]:
+    def detect(self, image: np.ndarray, rois: list[np.ndarray] | None = None,
+               predicted: list[np.ndarray] | None = None) -> list[Face]:
         """Detection for one frame - on the downscaled frame, or only in ``rois`` (boxes of faces being tracked,
-        frame pixels) - then landmarks and embeddings on the full frame."""
+        frame pixels) - then landmarks and embeddings on the full frame. ``predicted`` (live tracks' boxes)
+        decides which faces need an embedding when ``embed="auto"``."""
         o, b = self.opts, self.backend
         want_lm = o.landmarks and b.has_landmarks
         faces = self._detect_rois(image, rois, not want_lm) if rois else self._detect_full(image, not want_lm)
@@ -94,10 +100,21 @@ class FaceTracker:
                  and (o.score_threshold is None or f.score >= o.score_threshold)]
         if want_lm:
             b.landmarks(image, faces)
-        if o.embed and b.embedding_dim:
-            b.embed(image, faces)
+        if o.embed and b.embedding_dim and faces:
+            need = faces if o.embed is True else self._needs_identity(faces, predicted or [])
+            b.embed(image, need)
+            self.embeddings += len(need)
         self.detections += 1
         return faces
+
+    def _needs_identity(self, faces: list[Face], predicted: list[np.ndarray]) -> list[Face]:
+        """Faces that match no live track (they start one) or take part in an ambiguous match."""
+        if not predicted:
+            return faces
+        overlap = iou_matrix(np.stack([f.bbox for f in faces]), np.stack(predicted)) >= self.opts.iou_threshold
+        per_face, per_track = overlap.sum(1), overlap.sum(0)
+        contested = (overlap & (per_track[None, :] > 1)).any(1)
+        return [f for f, n, c in zip(faces, per_face, contested, strict=True) if n != 1 or c]
 
     def _detect_full(self, image: np.ndarray, keypoints: bool) -> list[Face]:
         import cv2
@@ -168,8 +185,8 @@ class FaceTracker:
             live = self.core.live_boxes()
             every = self.opts.full_every or (1 if self.opts.stride <= 1 else 3)
             full = cut or not live or every <= 1 or self._rounds % every == 1
-            rois = None if full else [p if (p := preds.get(t)) is not None else box for t, box in live.items()]
-            self.core.step(index, time, self.detect(image, rois), preds)
+            where = [p if (p := preds.get(t)) is not None else box for t, box in live.items()]
+            self.core.step(index, time, self.detect(image, None if full else where, where), preds)
         else:
             self._since += 1
             self.core.step(index, time, None, preds)
