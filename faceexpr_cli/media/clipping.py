@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from faceexpr_cli.errors import MediaError, UsageError
 from faceexpr_cli.media.clip_encode import AudioCursor, encode_clip
 from faceexpr_cli.media.cut import CUT_MODES, keyframe_times
@@ -229,9 +227,3 @@ def _remux_many(src: str | Path, spans: list[tuple[float, float]], *, audio: boo
             yield ClipCut(idx, data, start, end, key_t, last_video + 1 / fps, n_video, fps,
                           vs.codec_context.width, vs.codec_context.height, out_a is not None)
 
-
-def first_frame_rgb(data: bytes) -> np.ndarray:
-    """The first displayed frame of an mp4 (bytes), as RGB (used to check cuts)."""
-    from faceexpr_cli.media.clip_decode import decode_clip
-
-    return decode_clip(data, audio=False, num_frames=1).frames[0]
