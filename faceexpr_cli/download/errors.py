@@ -41,7 +41,7 @@ class Interrupted(Exception):
 
 def http_error(status: int, url: str, retry_after: str | None = None) -> FetchError:
     """The error for an HTTP status >= 400, transient or not by the status alone."""
-    message = f"HTTP {status} for {url}"
+    message = f"HTTP {status}"
     wait = parse_retry_after(retry_after)
     if status in _TRANSIENT_4XX or (status >= 500 and status not in _PERMANENT_5XX):
         if wait is not None:

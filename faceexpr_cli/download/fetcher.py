@@ -100,7 +100,7 @@ class Fetcher:
         if sha is None and self.options.wants_hash(item.sha256):
             sha = sha256_file(main).hexdigest()
         got.sha256 = sha
-        check(main, sha, want_sha=item.sha256, want_size=item.size, name=item.url)
+        check(main, sha, want_sha=item.sha256, want_size=item.size)
 
     def _commit(self, item: Item, got: Fetched, record: dict[str, Any], started: float) -> dict[str, Any]:
         main = got.files[0]

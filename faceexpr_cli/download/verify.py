@@ -125,12 +125,11 @@ class HashingWriter:
         return self.digest.hexdigest() if self.digest is not None else None
 
 
-def check(path: Path, sha256: str | None, *, want_sha: str | None, want_size: int | None, name: str = "") -> None:
+def check(path: Path, sha256: str | None, *, want_sha: str | None, want_size: int | None) -> None:
     """Raise ``PermanentError`` when a finished file is not the one the manifest or card describes."""
-    name = name or path.name
     size = path.stat().st_size
     if want_size is not None and size != want_size:
-        raise PermanentError("size_mismatch", f"{name}: size mismatch, got {size} bytes, expected {want_size}")
+        raise PermanentError("size_mismatch", f"size mismatch: got {size} bytes, expected {want_size}")
     if want_sha is not None and sha256 is not None and sha256 != want_sha:
         raise PermanentError("checksum_mismatch",
-                             f"{name}: checksum mismatch, sha256 {sha256[:16]}... expected {want_sha[:16]}...")
+                             f"checksum mismatch: sha256 {sha256[:16]}... expected {want_sha[:16]}...")

@@ -80,7 +80,7 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     record = records[0]
     if record["status"] != "ok":
         raise DownloadError(
-            f"weights '{ws.name}' for '{card.name}' failed: {record.get('error')}",
+            f"weights '{ws.name}' for '{card.name}' from {ws.url} failed: {record.get('error')}",
             f"re-run to retry (a partial download resumes), or put {ws.filename} at {path} by hand",
         )
     result.status, result.bytes, result.sha256 = "downloaded", record["bytes"], record["sha256"]

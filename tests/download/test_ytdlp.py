@@ -80,3 +80,24 @@ def test_format_selection_and_error_classes():
     assert classify(DownloadError("ERROR: HTTP Error 429: Too Many Requests"), "u").transient
     wrapped = DownloadError("ERROR: boom", exc_info=(ExtractorError, ExtractorError("x", expected=True), None))
     assert classify(wrapped, "u").kind == "ytdlp_error"
+
+
+def test_site_options_reach_yt_dlp(tmp_path):
+    from faceexpr_cli.download.items import Item
+    from faceexpr_cli.download.limits import Meter
+    from faceexpr_cli.download.sources import FetchJob, pick_source
+    from faceexpr_cli.download.sources.ytdlp import ydl_options
+
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n")
+    video = VideoOptions(min_height=360, codec="vp9", cookies=cookies, sleep=1.5, rate_limit=2e6,
+                         sub_langs=["en", "de"], sections=True)
+    item = Item(key="abc", url="https://www.youtube.com/watch?v=abc", name="abc", spans=[(1.0, 2.0), (5.0, 6.5)])
+    opts = ydl_options(FetchJob(item, tmp_path / "abc.part", Meter(), fast_options(video=video)), fast_options(video=video), print)
+    assert opts["format"] == "bv*[height>=?360][vcodec~='^vp0?9']+ba/b[height>=?360][vcodec~='^vp0?9']"
+    assert opts["cookiefile"] == str(cookies) and opts["sleep_interval"] == 1.5 and opts["ratelimit"] == 2e6
+    assert opts["subtitleslangs"] == ["en", "de"] and opts["writeautomaticsub"] and opts["subtitlesformat"].startswith("vtt")
+    assert opts["outtmpl"]["default"].endswith("abc_%(section_start)s-%(section_end)s.%(ext)s")
+    assert opts["outtmpl"]["subtitle"].endswith("abc.%(ext)s")
+    assert list(opts["download_ranges"]({}, None)) == [{"start_time": 1.0, "end_time": 2.0}, {"start_time": 5.0, "end_time": 6.5}]
+    assert pick_source(item) == "ytdlp" and pick_source(Item(key="f", url="https://cdn.example/f.mp4", name="f")) == "http"

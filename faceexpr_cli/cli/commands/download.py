@@ -27,8 +27,9 @@ class _FetchByDefault(TyperGroup):
 download_app = typer.Typer(
     cls=_FetchByDefault,
     no_args_is_help=True,
-    help="Resumable, verified downloads: [cyan]fx download MANIFEST --out DEST[/] or "
-    "[cyan]fx download weights NAME[/].",
+    help="Resumable, verified downloads of source videos, files and model weights.\n\n"
+    "[cyan]fx download MANIFEST --out DEST[/] (short for [cyan]fx download fetch ...[/]), "
+    "[cyan]fx download weights NAME[/], [cyan]fx download weights --list[/].",
 )
 
 _VIDEO = "Video sites (yt-dlp)"

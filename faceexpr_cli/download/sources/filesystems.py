@@ -29,15 +29,15 @@ def open_fs(url: str, options: DownloadOptions):
         hint = f"pip install 'faceexpr[{extra}]'" if extra else f"install the fsspec driver for {protocol}://"
         raise DependencyError(f"no filesystem driver for {protocol}:// ({exc})", hint) from exc
     except ValueError as exc:
-        raise PermanentError("bad_url", f"{url}: {exc}") from exc
+        raise PermanentError("bad_url", f"{exc}") from exc
 
 
 def fs_error(exc: Exception, url: str) -> Exception:
     if isinstance(exc, FileNotFoundError):
-        return PermanentError("not_found", f"{url}: no such file or object")
+        return PermanentError("not_found", "no such file or object")
     if isinstance(exc, (PermissionError, IsADirectoryError)):
-        return PermanentError("forbidden", f"{url}: {type(exc).__name__}")
-    return TransientError("storage", f"{url}: {type(exc).__name__}: {exc}")
+        return PermanentError("forbidden", f"{type(exc).__name__}")
+    return TransientError("storage", f"{type(exc).__name__}: {exc}")
 
 
 @SOURCES.register("fsspec")
@@ -55,10 +55,10 @@ class FsspecSource:
         except Exception as exc:  # drivers raise FileNotFoundError, PermissionError or their own client errors
             raise fs_error(exc, url) from exc
         if info.get("type") == "directory":
-            raise PermanentError("not_a_file", f"{url}: is a directory")
+            raise PermanentError("not_a_file", "is a directory")
         size = info.get("size")
         if job.item.size is not None and size is not None and size != job.item.size:
-            raise PermanentError("size_mismatch", f"{url}: has {size} bytes, expected {job.item.size}")
+            raise PermanentError("size_mismatch", f"has {size} bytes, expected {job.item.size}")
         have = part.stat().st_size if part.exists() else 0
         if size is not None and have > size:
             part.unlink()
@@ -82,5 +82,5 @@ class FsspecSource:
                 fetched.transferred = writer.written
                 fetched.sha256 = writer.close()
         if size is not None and have + writer.written != size:
-            raise TransientError("truncated", f"{url}: got {have + writer.written} of {size} bytes")
+            raise TransientError("truncated", f"got {have + writer.written} of {size} bytes")
         return fetched

@@ -29,23 +29,23 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _TOTAL_ONLY = re.compile(r"bytes\s+\*/(\d+)")
 
 
-def _network_error(exc: Exception, url: str) -> Exception:
+def _network_error(exc: Exception) -> Exception:
     """requests/urllib3 exceptions as transient or permanent fetch errors."""
     name = type(exc).__name__
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema)):
-        return PermanentError("bad_url", f"{url}: {exc}")
+        return PermanentError("bad_url", f"{exc}")
     if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return PermanentError("redirect_loop", f"{url}: too many redirects")
+        return PermanentError("redirect_loop", "too many redirects")
     if isinstance(exc, requests.exceptions.SSLError):
-        return PermanentError("tls", f"{url}: TLS error ({exc})")
+        return PermanentError("tls", f"TLS error ({exc})")
     if isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc).lower():
-        return TransientError("timeout", f"{url}: timed out")
+        return TransientError("timeout", "timed out")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "IncompleteRead" in str(exc):
-        return TransientError("truncated", f"{url}: connection closed mid-body")
+        return TransientError("truncated", "connection closed mid-body")
     if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError, OSError)):
-        return TransientError("connection", f"{url}: connection failed ({name})")
-    return TransientError("network", f"{url}: {name}: {exc}")
+        return TransientError("connection", f"connection failed ({name})")
+    return TransientError("network", f"{name}: {exc}")
 
 
 @SOURCES.register("http")
@@ -86,7 +86,7 @@ class HttpSource:
             resp = self._session().get(url, headers=headers, stream=True,
                                        timeout=(min(10.0, self.options.timeout), self.options.timeout))
         except requests.RequestException as exc:
-            raise _network_error(exc, url) from exc
+            raise _network_error(exc) from exc
         with resp:
             return self._receive(job, resp, have)
 
@@ -100,7 +100,7 @@ class HttpSource:
                 digest = sha256_file(part).hexdigest() if self.options.wants_hash(item.sha256) else None
                 return Fetched([part], 0, have, digest, resp.url, 206, etag)
             part.unlink(missing_ok=True)
-            raise TransientError("stale_part", f"{url}: the partial file does not fit the server's copy; restarting")
+            raise TransientError("stale_part", "the partial file does not fit the server's copy; restarting")
         if status >= 400:
             raise http_error(status, url, resp.headers.get("Retry-After"))
         if etag:
@@ -112,11 +112,11 @@ class HttpSource:
             m = _CONTENT_RANGE.search(resp.headers.get("Content-Range", ""))
             if not m or int(m.group(1)) != have:
                 part.unlink(missing_ok=True)
-                raise TransientError("bad_range", f"{url}: server answered a different range; restarting")
+                raise TransientError("bad_range", "server answered a different range; restarting")
             start = have
             total = int(m.group(3)) if m.group(3) != "*" else None
         if item.size is not None and total is not None and total != item.size:
-            raise PermanentError("size_mismatch", f"{url}: server has {total} bytes, expected {item.size}")
+            raise PermanentError("size_mismatch", f"server has {total} bytes, expected {item.size}")
         digest = resume_digest(part, start, self.options.wants_hash(item.sha256))
         fetched = Fetched([part], 0, start, None, resp.url, status, etag)
         mode = "r+b" if start else "wb"
@@ -128,20 +128,20 @@ class HttpSource:
             try:
                 self._stream(job, resp, writer)
             except requests.RequestException as exc:
-                raise _network_error(exc, url) from exc
+                raise _network_error(exc) from exc
             except OSError as exc:
                 if isinstance(exc, (ConnectionError, TimeoutError)) or "IncompleteRead" in repr(exc):
-                    raise _network_error(exc, url) from exc
+                    raise _network_error(exc) from exc
                 raise
             finally:
                 fetched.transferred = writer.written
                 fetched.sha256 = writer.close()
         if body is not None and writer.written != body:
-            raise TransientError("truncated", f"{url}: got {writer.written} of {body} body bytes")
+            raise TransientError("truncated", f"got {writer.written} of {body} body bytes")
         return fetched
 
     def _stream(self, job: FetchJob, resp: requests.Response, writer: HashingWriter) -> None:
-        meter, url = job.meter, job.item.url
+        meter = job.meter
         # urllib3 hands out a new bytes object per read; reading through its http.client response into reused
         # buffers is what keeps one big file at curl's speed. Anything unusual takes the plain public path.
         fp = getattr(resp.raw, "_fp", None)
@@ -156,6 +156,6 @@ class HttpSource:
                     writer.write(block)
                     meter.add(len(block))
         except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise TransientError("timeout", f"{url}: no data for {self.options.timeout:g} s") from exc
+            raise TransientError("timeout", f"no data for {self.options.timeout:g} s") from exc
         except (http.client.HTTPException, ConnectionError, urllib3.exceptions.HTTPError) as exc:
-            raise TransientError("truncated", f"{url}: connection closed mid-body ({type(exc).__name__})") from exc
+            raise TransientError("truncated", f"connection closed mid-body ({type(exc).__name__})") from exc

@@ -56,7 +56,7 @@ def classify(exc: BaseException, url: str) -> FetchError:
         if isinstance(cause, HTTPError):
             return http_error(cause.status, url, cause.response.headers.get("Retry-After"))
         if isinstance(cause, TransportError):
-            return TransientError("connection", f"{url}: {cause}")
+            return TransientError("connection", f"{cause}")
         exc_info = getattr(cause, "exc_info", None)  # DownloadError keeps the original here
         wrapped = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None
         cause = getattr(cause, "cause", None) or wrapped or cause.__cause__ or cause.__context__
@@ -67,10 +67,10 @@ def classify(exc: BaseException, url: str) -> FetchError:
         return http_error(int(m.group(1)), url)
     for kind, needles in _PERMANENT_TEXT.items():
         if any(n in low for n in needles):
-            return PermanentError(kind, f"{url}: {text}")
+            return PermanentError(kind, f"{text}")
     if any(n in low for n in _TRANSIENT_TEXT):
-        return TransientError("network", f"{url}: {text}")
-    return PermanentError("ytdlp_error", f"{url}: {text}")
+        return TransientError("network", f"{text}")
+    return PermanentError("ytdlp_error", f"{text}")
 
 
 class _Logger:
@@ -169,7 +169,7 @@ class YtdlpSource:
         files = sorted((p for p in job.part.iterdir() if p.is_file() and ".part" not in p.name
                         and not p.name.endswith(_TEMP)), key=lambda p: (p.suffix in _CAPTIONS, p.name))
         if not files or files[0].suffix in _CAPTIONS:
-            raise PermanentError("no_video", f"{job.item.url}: yt-dlp finished without a video file")
+            raise PermanentError("no_video", "yt-dlp finished without a video file")
         extra = {"title": (info or {}).get("title"), "site_id": (info or {}).get("id"),
                  "extractor": (info or {}).get("extractor_key"), "height": (info or {}).get("height"),
                  "vcodec": (info or {}).get("vcodec"), "duration": (info or {}).get("duration")}
