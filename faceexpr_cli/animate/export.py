@@ -69,27 +69,14 @@ def card_of(path: str | Path) -> dict[str, Any] | None:
     return None
 
 
-def providers_for(device: str) -> list[str]:
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
-
-
 class OnnxRunner:
-    """One ONNX Runtime session with named inputs; ``__call__`` takes arrays in input order."""
+    """One ONNX Runtime session (from fx's one session factory, which checks the providers it really got) with
+    named inputs; ``__call__`` takes arrays in input order."""
 
     def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0):
-        import onnxruntime as ort
+        from faceexpr_cli.onnx.session import create_session
 
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), opts, providers=providers_for(device))
-        got = self.session.get_providers()
-        if device.startswith("cuda") and "CUDAExecutionProvider" not in got:
-            from faceexpr_cli.errors import DependencyError
-
-            raise DependencyError(f"ONNX Runtime has no CUDA here (session providers: {', '.join(got)})",
-                                  "install onnxruntime-gpu or use --device cpu")
+        self.session = create_session(path, device=device, intra_op_threads=threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 

@@ -69,7 +69,7 @@ def test_fomm_torch_and_onnx_agree(tmp_path, sample_video, portrait_png):
 
 
 def test_landmarks_image_driving_gives_png(tmp_path, capsys, sample_video, portrait_png):
-    from faceexpr_cli.media import read_frames, read_image, write_image
+    from faceexpr_cli.media import read_frames, read_image
 
     frame = read_frames(sample_video.path, start=1.0, max_frames=1)[0]
     rgba = np.concatenate([frame, np.full(frame.shape[:2] + (1,), 255, np.uint8)], axis=2)
@@ -85,7 +85,13 @@ def test_landmarks_image_driving_gives_png(tmp_path, capsys, sample_video, portr
     img = read_image(out)
     assert img.shape == (512, 512, 3)
     assert "1 frame(s)" in stdout
-    write_image(tmp_path / "unused.png", img)
+    # The driving image as its own reference: no motion, so the result is the source itself.
+    code, _, err = _run(capsys, "animate", "-s", gray_src, "-d", drv, "-o", tmp_path / "still.png", "--reference",
+                        drv)
+    assert code == 0, err
+    still = read_image(tmp_path / "still.png").astype(int)
+    assert np.abs(still - read_image(gray_src).astype(int)).max() <= 2
+    assert np.abs(img.astype(int) - still).mean() > 0.05  # while absolute motion (above) did move the face
 
 
 @pytest.mark.parametrize("case", ["no_face_source", "wrong_checkpoint", "video_out_for_image", "paste_no_crop"])

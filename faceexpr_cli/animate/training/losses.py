@@ -37,12 +37,18 @@ class GeneratorLoss(nn.Module):
         super().__init__()
         self.kp_detector = model.kp_detector
         self.generator = model.generator
-        self.discriminator = model.discriminator
+        # Held, not registered: the discriminator is trained by DiscriminatorLoss, so it must stay out of this
+        # module's parameters (and out of its DDP reducer); here it only passes gradients to the prediction.
+        self._disc = (model.discriminator,)
         self.vgg = vgg
         self.train_cfg = train
         self.weights = train.loss_weights
         self.scales = list(train.scales)
         self.pyramid = ImagePyramid(self.scales, model.generator.num_channels)
+
+    @property
+    def discriminator(self):
+        return self._disc[0]
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict]:
         w = self.weights

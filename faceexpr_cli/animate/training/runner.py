@@ -125,6 +125,9 @@ def train(cfg, run_dir: str | Path, resume: bool = False, device: str | None = N
             for s in scheds.values():
                 s.step()
 
+    if cfg.data.path == "sample" and info.main:
+        _sample_data(run_dir)  # built once, by rank 0, before any rank lists the files
+    dist.barrier(info)
     dataset = _dataset(cfg, run_dir)
     sampler = torch.utils.data.DistributedSampler(dataset, info.world, info.rank, seed=t.seed) if info.active \
         else None

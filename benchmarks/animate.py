@@ -1,0 +1,174 @@
+"""Benchmark `fx animate`: ms per frame at 256x256, torch eager vs ONNX Runtime (CPU), side by side.
+
+    .venv/bin/python benchmarks/animate.py [--repeats 5] [--batch 1 4] [--threads 0] [--no-e2e]
+
+Rows:
+- fomm vox-256 (random init, the published model size): key points of one driving frame + one generator call;
+- landmarks: the spline fit (beside the graph) + the TPS warp graph; and the face layer's landmarks per frame;
+- end to end (torch, CPU): `animate()` on the sample talking head with the landmarks engine, decode and encode
+  included.
+Figures are medians over ``--repeats`` runs after two warm-up runs. On a shared machine they move with the load:
+read them side by side, not as absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _median_ms(fn, repeats: int) -> float:
+    for _ in range(2):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def _face_crop(name: str) -> np.ndarray:
+    """A portrait cut to the vox-style 256x256 face framing (fx animate --crop auto's rule)."""
+    from faceexpr_cli.animate.crop import make_crop
+    from faceexpr_cli.samples import load_portrait
+
+    image, p = load_portrait(name)
+    return make_crop(np.array(p.face_box, float), 256).apply(image)
+
+
+def bench_fomm(batch: int, repeats: int, tmp: Path, threads: int) -> dict:
+    from faceexpr_cli.animate.engines.fomm import GEN_INPUTS, GEN_OUTPUTS, KP_INPUTS, KP_OUTPUTS
+    from faceexpr_cli.animate.export import OnnxRunner, export_module
+    from faceexpr_cli.builders import build_model
+
+    model = build_model("fomm-vox256").eval()
+    g = torch.Generator().manual_seed(0)
+    src = torch.rand(batch, 3, 256, 256, generator=g)
+    drv = torch.rand(batch, 3, 256, 256, generator=g)
+    with torch.no_grad():
+        kp_s = model.kp_detector(src)
+
+    def torch_frame():
+        with torch.no_grad():
+            kp_d = model.kp_detector(drv)
+            model.generator(src, *kp_d, *kp_s)
+
+    dyn = {n: {0: "batch"} for n in KP_INPUTS + KP_OUTPUTS + GEN_INPUTS + GEN_OUTPUTS}
+    kp_path = export_module(model.kp_detector, (src,), tmp / f"kp{batch}.onnx", KP_INPUTS, KP_OUTPUTS, dyn)
+    gen_path = export_module(model.generator, (src, *kp_s, *kp_s), tmp / f"gen{batch}.onnx", GEN_INPUTS,
+                             GEN_OUTPUTS, dyn)
+    kp_run, gen_run = OnnxRunner(kp_path, threads=threads), OnnxRunner(gen_path, threads=threads)
+    s_np, d_np = src.numpy(), drv.numpy()
+    kps = [k.numpy() for k in kp_s]
+
+    def onnx_frame():
+        kv, kj = kp_run(d_np)
+        gen_run(s_np, kv, kj, *kps)
+
+    return {"model": f"fomm vox-256, batch {batch}", "torch": _median_ms(torch_frame, repeats) / batch,
+            "onnx": _median_ms(onnx_frame, repeats) / batch}
+
+
+def bench_landmarks(batch: int, repeats: int, tmp: Path, threads: int) -> list[dict]:
+    from faceexpr_cli.animate.engines.landmarks import WARP_INPUTS, WARP_OUTPUTS
+    from faceexpr_cli.animate.export import OnnxRunner, export_module
+    from faceexpr_cli.animate.retarget import FaceFrame, control_points, to_normalized
+    from faceexpr_cli.builders import build_model
+    from faceexpr_cli.face import get_backend
+    from faceexpr_cli.nn.tps import fit_tps
+    from faceexpr_cli.samples import make_talking_head
+
+    image = _face_crop("astronaut")
+    backend = get_backend("dlib")
+    src_pts = backend.analyze(image, landmarks=True)[0].landmarks68
+    frame = FaceFrame.around(src_pts)
+    rng = np.random.default_rng(0)
+    targets = src_pts[None] + rng.normal(0, 2.0, (batch, 68, 2)).astype(np.float32)
+    warp = build_model("animate-landmarks").eval()
+    img_t = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255)[None].expand(batch, -1, -1, -1)
+    region = torch.from_numpy(frame.region(256, 256))[None, None].expand(batch, -1, -1, -1)
+
+    def fit():
+        control, values = control_points(src_pts, targets, frame)
+        c = torch.from_numpy(to_normalized(control, 256, 256))
+        v = torch.from_numpy(to_normalized(values, 256, 256))[None].expand_as(c)
+        return (c, *fit_tps(c, v, 1e-3))
+
+    c, w, a = fit()
+
+    def torch_frame():
+        c, w, a = fit()
+        with torch.no_grad():
+            warp(img_t, c, w, a, region)
+
+    dyn = {"image": {0: "batch"}, "control": {0: "batch"}, "weights": {0: "batch"}, "affine": {0: "batch"},
+           "region": {0: "batch"}, "warped": {0: "batch"}}
+    path = export_module(warp, (img_t, c, w, a, region), tmp / f"tps{batch}.onnx", WARP_INPUTS, WARP_OUTPUTS, dyn)
+    run = OnnxRunner(path, threads=threads)
+    i_np, r_np = img_t.contiguous().numpy(), region.contiguous().numpy()
+
+    def onnx_frame():
+        c, w, a = fit()
+        run(i_np, c.numpy(), w.numpy(), a.numpy(), r_np)
+
+    rows = [{"model": f"landmarks warp (fit + TPS), batch {batch}", "torch": _median_ms(torch_frame, repeats) / batch,
+             "onnx": _median_ms(onnx_frame, repeats) / batch}]
+    if batch == 1:
+        from faceexpr_cli.animate.landmarks import follow_landmarks
+        from faceexpr_cli.media import read_frames
+
+        th = make_talking_head(tmp / "drv.mp4", seconds=2.0, width=256, height=256, face_fraction=0.45, audio=False)
+        frames = read_frames(th.path)
+        t = time.perf_counter()
+        follow_landmarks(backend, iter(frames), "bench")
+        ms = 1000 * (time.perf_counter() - t) / len(frames)
+        rows.append({"model": "driving landmarks (dlib, detect every 10)", "torch": ms, "onnx": ms})
+    return rows
+
+
+def bench_end_to_end(tmp: Path) -> dict:
+    from faceexpr_cli.animate.pipeline import AnimateOptions, animate
+    from faceexpr_cli.media import write_image
+    from faceexpr_cli.samples import make_talking_head
+
+    src = write_image(tmp / "src.png", _face_crop("grace_hopper"))
+    th = make_talking_head(tmp / "e2e.mp4", seconds=4.0)
+    t = time.perf_counter()
+    res = animate(src, th.path, tmp / "out.mp4", AnimateOptions(engine="landmarks"))
+    seconds = time.perf_counter() - t
+    return {"frames": res.frames, "seconds": seconds, "fps": res.frames / seconds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: its default)")
+    ap.add_argument("--no-e2e", action="store_true")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, CPU only; shared machine: "
+          "figures move with the load")
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for b in args.batch:
+            rows.append(bench_fomm(b, args.repeats, tmp, args.threads))
+            rows.extend(bench_landmarks(b, args.repeats, tmp, args.threads))
+        print(f"\n{'ms per frame at 256x256':<46} {'torch eager':>12} {'ORT CPU':>10} {'speed-up':>9}")
+        for r in rows:
+            print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x")
+        if not args.no_e2e:
+            e = bench_end_to_end(tmp)
+            print(f"\nend to end (landmarks engine, torch, decode + landmarks + render + encode): {e['frames']} frames "
+                  f"in {e['seconds']:.1f} s = {e['fps']:.1f} frames/s")
+
+
+if __name__ == "__main__":
+    main()
