@@ -24,7 +24,8 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UsageError(f"face backends take H x W x 3 uint8 RGB images, got {image.shape} {image.dtype}")
-    return image
+    # dlib's descriptor and predictors reject strided views (a crop, a flipped or rotated frame)
+    return np.ascontiguousarray(image)
 
 
 class FaceBackend:
