@@ -19,6 +19,7 @@ from faceexpr_cli.download.limits import HostLimiter, Meter
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob, Source, pick_source
 from faceexpr_cli.download.verify import check, sha256_file
+from faceexpr_cli.errors import DependencyError, FxError
 
 
 class Fetcher:
@@ -89,6 +90,10 @@ class Fetcher:
                     record.update(status="failed", error_class="interrupted", error="stopped by Ctrl-C",
                                   seconds=round(time.monotonic() - started, 3))
                     return record
+            except FxError as exc:  # e.g. a missing fsspec driver: its hint says what to install
+                self.dest.discard(part)
+                kind = "dependency" if isinstance(exc, DependencyError) else type(exc).__name__
+                return self._failed(record, FetchError(kind, exc.one_line()), started)
             except Exception as exc:  # a bug or a local problem (disk full): recorded, the run goes on
                 log.debug("%s: unexpected %r", item.key, exc, exc_info=True)
                 return self._failed(record, FetchError(type(exc).__name__, str(exc)), started)

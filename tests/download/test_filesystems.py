@@ -56,6 +56,24 @@ def test_local_paths_and_file_urls(tmp_path):
     assert leftovers(out) == []
 
 
+def test_missing_driver_and_unknown_protocol_are_recorded(tmp_path, monkeypatch):
+    import fsspec.core
+
+    real = fsspec.core.url_to_fs
+
+    def no_gcsfs(url, **kw):
+        if url.startswith("gs://"):
+            raise ImportError("Install gcsfs to access Google Storage")
+        return real(url, **kw)
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", no_gcsfs)
+    (tmp_path / "list.txt").write_text("gs://bucket/a.mp4\nnosuchproto://x/y.bin\n")
+    result = download_manifest(tmp_path / "list.txt", tmp_path / "out", fast_options(), progress=False)
+    gcs, unknown = result.records
+    assert gcs["error_class"] == "dependency" and "faceexpr[gcs]" in gcs["error"] and gcs["attempts"] == 1
+    assert unknown["error_class"] == "bad_url" and unknown["attempts"] == 1
+
+
 def test_local_part_is_resumed(tmp_path):
     data = payload(500 * KB, seed=3)
     (tmp_path / "big.bin").write_bytes(data)
