@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -20,6 +21,8 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._discover = discover
         self._discovered = discover is None
+        self._loading = False
+        self._lock = threading.RLock()
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -34,10 +37,19 @@ class Registry(Generic[T]):
         self._items[name] = obj
 
     def _load(self) -> None:
+        # Other threads wait until every module has registered; a lookup made while those modules import (same
+        # thread) sees what is registered so far instead of recursing.
         if self._discovered:
             return
-        self._discovered = True
-        import_submodules(self._discover)
+        with self._lock:
+            if self._discovered or self._loading:
+                return
+            self._loading = True
+            try:
+                import_submodules(self._discover)
+                self._discovered = True
+            finally:
+                self._loading = False
 
     def get(self, name: str) -> T:
         self._load()
