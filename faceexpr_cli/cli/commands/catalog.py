@@ -12,6 +12,14 @@ models_app = typer.Typer(help="Model cards: what each model is, its inputs, outp
 recipes_app = typer.Typer(help="Recipes: validated YAML that configures training runs and the demo.", no_args_is_help=True)
 
 
+def _short(text: str, width: int = 28) -> str:
+    """The first clause of a licence note; `fx models show` has the whole text."""
+    first = text.split(";")[0].split(". ")[0].strip()
+    if first.count("(") > first.count(")"):
+        first = first.split(" (")[0]
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
 @models_app.command("list")
 def models_list(json_out: JsonOpt = False) -> None:
     """List model cards. Example: [cyan]fx models list[/]"""
@@ -21,7 +29,7 @@ def models_list(json_out: JsonOpt = False) -> None:
     rows = []
     for name in list_cards():
         card = load_card(name)
-        rows.append({"name": name, "task": card.task, "builder": card.builder, "licence": card.licence,
+        rows.append({"name": name, "task": card.task, "builder": card.builder, "licence": _short(card.licence),
                      "weights": len(card.weights), "onnx parts": len(card.onnx.parts) if card.onnx else 0})
     if json_out:
         print_json(rows)
