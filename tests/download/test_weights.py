@@ -70,3 +70,16 @@ def test_checksum_mismatch_and_no_weights_are_one_line_errors(cards, capsys):
     assert main(["download", "weights", "noweights"]) == 1
     assert "lists no weight sources" in capsys.readouterr().err
     assert main(["download", "weights"]) == 2
+
+
+def test_packaged_weights_need_no_download(capsys):
+    """dlib's model files ship inside face-recognition-models: found there, listed as packaged, never fetched."""
+    from faceexpr_cli.cli.app import main
+    from faceexpr_cli.weights import find_weights
+
+    path = find_weights("face-dlib", source="landmarks68")
+    assert path.name == "shape_predictor_68_face_landmarks.dat" and "face_recognition_models" in str(path)
+    code = main(["download", "weights", "face-dlib", "--source", "landmarks68"])
+    cap = capsys.readouterr()
+    assert code == 0 and "ships in an installed package" in cap.err
+    assert cap.out.strip() == str(path)

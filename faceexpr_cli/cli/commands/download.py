@@ -137,9 +137,12 @@ def weights(
         raise UsageError("give a model card name, or --list", "e.g. fx download weights NAME; see fx models list")
     results = download_weights(name, source=source, force=force)
     for res in results:
-        verb = "already cached" if res.status == "cached" else "downloaded"
-        check = "sha256 verified" if res.verified else "no sha256 in the card: not verified"
-        err.print(f"{res.card}/{res.source}: {verb}, {check}")
+        if res.status == "packaged":
+            err.print(f"{res.card}/{res.source}: ships in an installed package, nothing to download")
+        else:
+            verb = "already cached" if res.status == "cached" else "downloaded"
+            check = "sha256 verified" if res.verified else "no sha256 in the card: not verified"
+            err.print(f"{res.card}/{res.source}: {verb}, {check}")
         err.print(f"licence: {res.licence}" + (f" ({res.note})" if res.note else ""))
     if json_out:
         print_json([r.to_dict() for r in results])

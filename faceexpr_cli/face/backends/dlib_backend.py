@@ -7,7 +7,6 @@ Licence: the 68-point predictor was trained on iBUG 300-W, which excludes commer
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,15 +35,11 @@ def _dlib():
 
 
 def dlib_model_path(kind: str) -> Path:
-    """Path of one of dlib's model files (``landmarks68``, ``landmarks5``, ``recognition``, ``cnn``)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("dlib's model files are not installed", _INSTALL)
-    for loc in spec.submodule_search_locations:
-        path = Path(loc) / "models" / MODEL_FILES[kind]
-        if path.is_file():
-            return path
-    raise DependencyError(f"{MODEL_FILES[kind]} is missing from face-recognition-models", f"reinstall: {_INSTALL}")
+    """Path of one of dlib's model files (``landmarks68``, ``landmarks5``, ``recognition``, ``cnn``): a copy in
+    the weights cache if there is one, else the file face-recognition-models ships (found without importing it)."""
+    from faceexpr_cli.weights import find_weights
+
+    return find_weights("face-dlib", source=kind)
 
 
 @cache
