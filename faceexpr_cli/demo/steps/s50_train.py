@@ -15,7 +15,8 @@ def _loss_plot(path, rows) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for key in ("loss_reconstruction", "loss_temporal", "loss_diversity"):
         ax.plot(steps, [r[key] for r in rows], label=key.removeprefix("loss_"))
-    ax.set_yscale("log")
+    # diversity is clamped at 0 (tokens already orthogonal): symlog keeps those points on the plot
+    ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("step")
     ax.legend(fontsize=8)
     fig.tight_layout()
