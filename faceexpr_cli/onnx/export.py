@@ -45,7 +45,7 @@ class ParityError(FxError):
 
 @dataclass
 class ExportOptions:
-    opset: int = 18
+    opset: int | None = None  # None: the card's onnx.opset
     dynamic_batch: bool = True
     fp16: bool = False
     simplify: bool = True
@@ -104,7 +104,7 @@ def _export_proto(module: Any, part: OnnxPart, card: ModelCard, args: tuple, opt
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             program = torch.onnx.export(
-                module, args, None, dynamo=True, opset_version=opts.opset,
+                module, args, None, dynamo=True, opset_version=opts.opset or card.onnx.opset,
                 input_names=[s.name for s in part.inputs], output_names=[s.name for s in part.outputs],
                 dynamic_shapes=shapes if any(axes) else None, optimize=opts.optimize, verbose=False)
     except Exception as exc:  # the exporter raises many types; one line names card, part and the cause
@@ -194,7 +194,7 @@ class _Exporter:
                 entry = self.part(module, card, part, cases, folder, sidecar)
             except FxError as exc:
                 entry = {"name": part.name, "ok": False, "error": exc.one_line()}
-                log.error("%s.%s: %s", card.name, part.name, exc.one_line())
+                log.debug("%s.%s: %s", card.name, part.name, exc.one_line())  # reported once, at the end
             entry["seconds"] = round(time.perf_counter() - t, 2)
             report["parts"].append(entry)
         report["ok"] = all(p.get("ok") for p in report["parts"])
@@ -307,7 +307,7 @@ def export_models(sources: list[ModelSource], out: Path, opts: ExportOptions | N
         try:
             report["models"].append(exporter.model(src))
         except FxError as exc:  # a model that cannot even be built: record it, go on with the others
-            log.error("%s: %s", src.card.name, exc.one_line())
+            log.debug("%s: %s", src.card.name, exc.one_line())
             report["models"].append({"card": src.card.name, "ok": False, "error": exc.one_line(), "parts": []})
     report["models"] = [m for m in report["models"] if m.get("export", True) or m.get("error")]
     report["ok"] = all(m["ok"] for m in report["models"])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from faceexpr_cli.config.cards import ModelCard, OnnxPart, TensorSpec
-from faceexpr_cli.onnx.parts import ExportError, check_tensor, resolve_shape
+from faceexpr_cli.onnx.parts import PLACEHOLDER, ExportError, check_tensor, resolve_shape
 from faceexpr_cli.onnx.preprocess import SAMPLE_PORTRAITS, contract_size, prepare_images, sample_faces
 
 _CHANNELS_AXIS = {"NCHW": (4, 1), "NHWC": (4, 3), "NTCHW": (5, 2)}
@@ -131,6 +131,10 @@ class Feeder:
     def _shape(self, spec: TensorSpec, card: ModelCard, tiny: bool, bound: dict[str, int], where: str) -> list[int]:
         shape = resolve_shape(spec, card, tiny, self.batch, bound)
         if shape is None:
+            if any(isinstance(d, str) and d.startswith(PLACEHOLDER) for d in spec.shape):
+                raise ExportError(f"{where}: its sizes depend on the arguments this model was trained with and no "
+                                  "earlier model feeds it", "export the whole run directory (e.g. `fx export-onnx "
+                                  "RUN --model expression`), whose tokenizer feeds it")
             named = [d for d in spec.shape if isinstance(d, str)]
             raise ExportError(f"{where}: no size for the named dims {named} of {spec.shape}",
                               "give the dim an int, name an int builder argument, feed it from an earlier part's "

@@ -19,7 +19,7 @@ def _parts(report):
 
 def test_run_export_writes_checked_graphs_card_and_report(toy_export):
     out, report = toy_export
-    assert report["ok"] and report["opset"] == 18 and report["source"].startswith("run ")
+    assert report["ok"] and report["source"].startswith("run ")
     parts = _parts(report)
     assert list(parts) == ["toy-tokenizer.tokenizer", "toy-expression.expression"]  # tokenizer first
     for key, (m, p) in parts.items():
@@ -31,8 +31,7 @@ def test_run_export_writes_checked_graphs_card_and_report(toy_export):
             assert graph["latency"]["median_ms"] > 0 and graph["providers"] == ["CPUExecutionProvider"]
             assert {c["check"] for c in graph["parity"]} >= {"random", "batch-1", "batch-3"}, key
             for check in graph["parity"]:
-                for o in check["outputs"]:
-                    assert o["ok"] and o["max_abs"] <= check["atol"] + 1e-12 or o["worst_excess"] <= 0
+                assert check["ok"] and all(o["ok"] and o["worst_excess"] <= 0 for o in check["outputs"])
         card = yaml.safe_load((folder / "card.yaml").read_text())
         assert card["name"] == m["card"] and m["weights"].endswith(f"{m['folder']}.safetensors")
         meta = {e.key: e.value for e in onnx.load(str(folder / p["file"])).metadata_props}

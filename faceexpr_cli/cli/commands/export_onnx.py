@@ -13,7 +13,8 @@ from faceexpr_cli.cli.options import JsonOpt, OutDirOpt
 def export_onnx(
     target: Annotated[str, typer.Argument(help="Run directory from `fx train`, a checkpoint file, or a model card.")],
     out: OutDirOpt,
-    opset: Annotated[int, typer.Option("--opset", min=18, help="ONNX opset (the dynamo exporter writes 18+).")] = 18,
+    opset: Annotated[int | None, typer.Option("--opset", min=18, help="ONNX opset (default: the card's, 18; "
+                                                                      "23 writes attention as one op).")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write <part>.fp16.onnx, checked with fp16_atol.")] = False,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static",
                                                 help="Keep the card's dynamic axes, or fix every size.")] = True,
@@ -81,8 +82,9 @@ def show(report: dict, out: Path) -> None:
                 rows.append({"part": f"{m['card']}.{p['name']}", "graph": str(Path(m["folder"]) / g["file"]),
                              "MB": f"{g['bytes'] / 2**20:.2f}", "max diff": f"{worst:.1e}",
                              "ms": g["latency"]["median_ms"], "ok": "yes" if g["parity_ok"] else "NO"})
-    print_table(rows, ["part", "graph", "MB", "max diff", "ms", "ok"], title=f"{out}/report.json")
-    for line in errors:
+    if rows:
+        print_table(rows, ["part", "graph", "MB", "max diff", "ms", "ok"], title=f"{out}/report.json")
+    for line in errors if len(errors) > 1 else []:  # a single failure is the command's error line
         err.print(f"[red]failed[/] {line}", highlight=False, soft_wrap=True)
 
 
