@@ -183,7 +183,9 @@ class _Exporter:
             return report
         folder.mkdir(parents=True, exist_ok=True)
         sidecar = card_yaml(card, opts.tiny)
-        (folder / "card.yaml").write_text(sidecar, encoding="utf-8")
+        tmp = folder / ".card.yaml.tmp"
+        tmp.write_text(sidecar, encoding="utf-8")
+        os.replace(tmp, folder / "card.yaml")
         # Phase 2: export and check each part.
         for part in [p for p in (card.onnx.parts if card.onnx else []) if p.name in runs or p.name in errors]:
             t = time.perf_counter()
