@@ -1,0 +1,47 @@
+"""What `fx extract-feats` does per video, as one validated record (also the basis of the resume fingerprint)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from faceexpr_cli.errors import UsageError
+
+
+@dataclass
+class ExtractOptions:
+    stride: int = 1  # tokens for every Nth frame (frame index % stride == 0); tracking still sees every frame
+    smooth: bool = False  # zero-phase low-pass of the tokens along each trajectory
+    smooth_hz: float = 3.0  # cutoff of that filter; expressions change at a few Hz, frame noise faster
+    margin: float = 0.3  # crop square = face box side x (1 + 2 margin), as `fx crop` frames training clips
+    batch_size: int = 32  # face crops per model call
+    face_backend: str = "dlib"
+    face_options: dict[str, Any] = field(default_factory=dict)
+    detect_every: int = 10  # the tracker's detection stride (optical flow in between)
+    detect_size: int | None = 480  # long side of the detector's input
+    analysis_side: int = 480  # tracking decode size (long side)
+    min_face: float = 0.0  # drop trajectories whose mean face side (source pixels) is smaller
+    subject: str | int | None = None  # subject row (or name in the run's subjects.json) for the expression model
+    json_feats: bool = True  # tokens inside the per-video JSON too (the seed's layout); the .npz always has them
+    max_pixels: int = 4096 * 4096
+
+    def validate(self) -> ExtractOptions:
+        for name in ("stride", "batch_size", "detect_every", "analysis_side"):
+            if int(getattr(self, name)) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.margin < 0:
+            raise UsageError(f"--margin must be >= 0, got {self.margin}")
+        if self.smooth_hz <= 0:
+            raise UsageError(f"--smooth-hz must be > 0, got {self.smooth_hz}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self, model_identity: str) -> str:
+        """Everything that changes a video's outputs; a re-run redoes videos made with another fingerprint."""
+        keep = {k: v for k, v in self.to_dict().items() if k not in ("batch_size", "max_pixels")}
+        text = json.dumps({"options": keep, "model": model_identity}, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,95 @@
+"""The `fx extract-feats` run: expand inputs, load the model and face backend once, skip what is done, extract
+every other video in order, then write ``features.parquet`` and ``stats.json`` and report failures by exit code.
+
+Videos run one after another in this process: the expression model dominates the time and already uses every
+core (Torch intra-op threads, or ONNX Runtime's), and frames are batched within each video.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faceexpr_cli.console import log, progress
+from faceexpr_cli.errors import BatchFailures
+from faceexpr_cli.extract import records
+from faceexpr_cli.extract.inputs import expand
+from faceexpr_cli.extract.model import ExpressionModel
+from faceexpr_cli.extract.options import ExtractOptions
+from faceexpr_cli.extract.video import extract_video
+
+
+@dataclass
+class ExtractResult:
+    out: Path
+    index: Path
+    stats: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+    @property
+    def failed(self) -> int:
+        return int(self.stats["failed"])
+
+
+def extract_features(inputs: list[str | Path], model: str | Path | ExpressionModel, out: str | Path,
+                     options: ExtractOptions | None = None, *, backend: str | None = None, device: str = "cpu",
+                     allow_cpu_fallback: bool = False, resume: bool = True,
+                     raise_on_failure: bool = True) -> ExtractResult:
+    """Expression tokens per face trajectory for every input video (see docs/extract.md)."""
+    opts = (options or ExtractOptions()).validate()
+    out = Path(out)
+    if not isinstance(model, ExpressionModel):  # a bad model folder fails before anything is written
+        model = ExpressionModel.load(model, backend, device, subject=opts.subject,
+                                     allow_cpu_fallback=allow_cpu_fallback)
+    items = expand(list(inputs), exclude=out)
+    from faceexpr_cli.face import get_backend
+
+    face = get_backend(opts.face_backend, **opts.face_options).prepare()
+    out.mkdir(parents=True, exist_ok=True)
+    settings = opts.fingerprint(model.identity)
+    done = records.done_rows(out, settings) if resume else {}
+    todo = [it for it in items if it.source not in done]
+    rows: list[dict[str, Any]] = [done[it.source] for it in items if it.source in done]
+    if done:
+        log.info("resume: %d of %d inputs already done in %s", len(rows), len(items), out)
+    t0 = time.perf_counter()
+    with progress() as bar:
+        videos = bar.add_task("videos", total=len(todo))
+        frames = bar.add_task("face frames", total=None)
+        for it in todo:
+            bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
+            row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n))
+            records.write_part(out, row)
+            rows.append(row)
+            bar.advance(videos)
+    wall = time.perf_counter() - t0
+    index = records.write_index(out, rows)
+    stats = run_stats(rows, model, opts, wall, inputs=len(items), resumed=len(items) - len(todo))
+    records.write_stats(out, stats)
+    result = ExtractResult(out, index, stats, rows)
+    if raise_on_failure and result.failed:
+        raise BatchFailures(result.failed, len(items), index)
+    return result
+
+
+def run_stats(rows: list[dict[str, Any]], model: ExpressionModel, opts: ExtractOptions, wall: float, *,
+              inputs: int, resumed: int) -> dict[str, Any]:
+    ok = [r for r in rows if r["status"] == "ok"]
+    return {
+        "inputs": inputs,
+        "videos": dict(Counter(r["status"] for r in rows)),
+        "failed": sum(1 for r in rows if r["status"] in records.FAILED),
+        "failures": sorted({r["error"] for r in rows if r["status"] in records.FAILED})[:50],
+        "resumed_skipped": resumed,
+        "trajectories": sum(r["trajectories"] or 0 for r in ok),
+        "tokens": sum(r["tokens"] or 0 for r in ok),
+        "no_face_frames": sum(r["no_face_frames"] or 0 for r in rows),
+        "wall_seconds": round(wall, 3),
+        "model_seconds": round(model.seconds, 3),
+        "model_frames_per_second": round(model.frames / model.seconds, 2) if model.seconds else None,
+        "model": model.describe(),
+        "options": opts.to_dict(),
+    }

@@ -1,0 +1,165 @@
+"""One video through `fx extract-feats`: probe, track faces, crop the sampled frames, tokens in batches, write.
+
+Two sequential decodes and never a seek per frame, as in ``fx crop``: the first at ``analysis_side`` feeds the
+face tracker (boxes are smoothed only when a track ends, so crops cannot be cut during it); the second, at full
+size from the first sampled face frame (one seek), crops every trajectory's square out of each sampled frame and
+hands the model ``batch_size`` crops at a time. Nothing raises for a bad video: its row carries the reason.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceexpr_cli.console import log
+from faceexpr_cli.crop.geometry import crop_square
+from faceexpr_cli.errors import FxError, MediaError
+from faceexpr_cli.extract import records
+from faceexpr_cli.extract.inputs import VideoItem
+from faceexpr_cli.extract.model import ExpressionModel
+from faceexpr_cli.extract.options import ExtractOptions
+from faceexpr_cli.extract.trajectories import Plan, plan, smooth_tokens
+from faceexpr_cli.face import FaceBackend, TrackerOptions, Tracks, track_video
+
+
+def _track(item: VideoItem, info, opts: ExtractOptions, backend: FaceBackend) -> Tracks:
+    topts = TrackerOptions(stride=opts.detect_every, detect_size=opts.detect_size, landmarks=False)
+    return track_video(item.source, backend, decode_side=opts.analysis_side, options=topts)
+
+
+def _tokenize(item: VideoItem, info, p: Plan, tracks: Tracks, model: ExpressionModel, opts: ExtractOptions,
+              on_frames: Callable[[int], None] | None) -> None:
+    """The second decode: crops of every trajectory on each sampled frame, tokens ``batch_size`` at a time."""
+    from faceexpr_cli.media import iter_frames
+
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for ti, tr in enumerate(p.trajectories):
+        for j, f in enumerate(tr.frames):
+            wanted.setdefault(int(f), []).append((ti, j))
+    for tr in p.trajectories:
+        tr.tokens = np.full((len(tr), 0), np.nan, np.float32)
+    got: dict[tuple[int, int], np.ndarray] = {}
+    times, indices = tracks.frame_times, tracks.frame_indices
+    period = 1.0 / info.fps
+    first, last = min(wanted), max(wanted)
+    t_first = float(times[np.searchsorted(indices, first)])
+    t_last = float(times[np.searchsorted(indices, last)])
+    size = model.size
+    crops: list[np.ndarray] = []
+    keys: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if crops:
+            for key, tok in zip(keys, model.tokens(np.stack(crops)), strict=True):
+                got[key] = tok
+            if on_frames:
+                on_frames(len(crops))
+            crops.clear()
+            keys.clear()
+
+    for frame in iter_frames(item.source, start=t_first if first else None, end=t_last + period / 2):
+        pos = int(np.searchsorted(times, frame.time - period / 2))
+        if pos >= len(times) or abs(times[pos] - frame.time) > period / 2:
+            continue
+        for ti, j in wanted.get(int(indices[pos]), ()):
+            crops.append(crop_square(frame.image, p.trajectories[ti].crops[j], size))
+            keys.append((ti, j))
+            if len(crops) >= opts.batch_size:
+                flush()
+    flush()
+    missing = sum(len(v) for v in wanted.values()) - len(got)
+    if missing:
+        raise MediaError(item.source, f"the second decode ended early ({missing} sampled face frames missing)",
+                         "is the file being written, or damaged near its end?")
+    for ti, tr in enumerate(p.trajectories):
+        tr.tokens = np.stack([got[(ti, j)] for j in range(len(tr))]).astype(np.float32)
+        if opts.smooth:
+            tr.raw_tokens = tr.tokens
+            tr.tokens = smooth_tokens(tr.tokens, tr.times, opts.smooth_hz)
+
+
+def _document(item: VideoItem, info, p: Plan, model: ExpressionModel, opts: ExtractOptions,
+              npz_name: str | None) -> dict[str, Any]:
+    """The per-video JSON in the seed's layout, plus what a reader needs to interpret it."""
+    traj = []
+    for tr in p.trajectories:
+        feats = np.round(tr.tokens, 6).tolist() if opts.json_feats and tr.tokens is not None else None
+        traj.append([{"frame_ind": int(f), "time": round(float(t), 4), "box": np.round(b, 1).tolist(),
+                      "score": round(float(s), 3), **({"feats": feats[j]} if feats is not None else {})}
+                     for j, (f, t, b, s) in enumerate(zip(tr.frames, tr.times, tr.boxes, tr.scores, strict=True))])
+    return {
+        "video_path": item.source, "label": item.label, "label_id": item.label_id, "fields": item.fields,
+        "fps": info.fps, "width": info.width, "height": info.height, "stride": opts.stride,
+        "feats_from": "expression", "token_dim": _dim(p), "smoothed": opts.smooth,
+        "smooth_hz": opts.smooth_hz if opts.smooth else None, "model": model.describe(),
+        "traj": traj,
+        "trajectories": [{"track_id": tr.track_id, "start_frame": int(tr.frames[0]), "end_frame": int(tr.frames[-1]),
+                          "frames": len(tr), "end_reason": tr.end_reason} for tr in p.trajectories],
+        "no_face_frames": [int(f) for f in p.no_face],
+        "npz": npz_name,
+    }
+
+
+def _dim(p: Plan) -> int | None:
+    return int(p.trajectories[0].tokens.shape[1]) if p.trajectories and p.trajectories[0].tokens is not None else None
+
+
+def _arrays(p: Plan) -> dict[str, np.ndarray]:
+    trs = p.trajectories
+    cat = lambda name: np.concatenate([getattr(t, name) for t in trs])  # noqa: E731
+    arrays = {"tokens": cat("tokens"), "frame_ind": cat("frames"), "time": cat("times"), "box": cat("boxes"),
+              "traj": np.concatenate([np.full(len(t), i, np.int32) for i, t in enumerate(trs)]),
+              "track_id": np.concatenate([np.full(len(t), t.track_id, np.int32) for t in trs]),
+              "no_face_frames": p.no_face.astype(np.int64)}
+    if trs[0].raw_tokens is not None:
+        arrays["tokens_raw"] = cat("raw_tokens")
+    return arrays
+
+
+def extract_video(item: VideoItem, out: Path, model: ExpressionModel, opts: ExtractOptions, backend: FaceBackend,
+                  settings: str, on_frames: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The index row of one input; its JSON (and, with faces, its .npz) written when the row says so."""
+    from faceexpr_cli.media import probe
+
+    t0 = time.perf_counter()
+    common = {"backend": model.backend, "settings": settings}
+    if item.skip:
+        return records.new_row(item, "skipped", item.skip, **common)
+    if item.error:
+        return records.new_row(item, "error", item.error, **common)
+    try:
+        info = probe(item.source)
+        if info.width * info.height > opts.max_pixels:
+            raise MediaError(item.source, f"resolution {info.width}x{info.height} is above the limit "
+                                          f"({opts.max_pixels} pixels)", "downscale it first")
+        if not info.fps:
+            raise MediaError(item.source, "has no frame rate", "re-encode it")
+        tracks = _track(item, info, opts, backend)
+        p = plan(tracks, opts.stride, opts.margin, opts.min_face)
+        stem = records.output_stem(item)
+        meta = dict(fps=info.fps, width=info.width, height=info.height, frames=len(tracks.frame_indices),
+                    sampled_frames=len(p.sampled), no_face_frames=len(p.no_face),
+                    face_frames=len(p.sampled) - len(p.no_face), trajectories=len(p.trajectories), **common)
+        if not p.trajectories:
+            records.write_json(out / f"{stem}.json", _document(item, info, p, model, opts, None))
+            return records.new_row(item, "no_face", "no face found on the sampled frames", json=f"{stem}.json",
+                                   tokens=0, seconds=time.perf_counter() - t0, **meta)
+        _tokenize(item, info, p, tracks, model, opts, on_frames)
+        arrays = _arrays(p)
+        records.write_npz(out / f"{stem}.npz", arrays)
+        records.write_json(out / f"{stem}.json", _document(item, info, p, model, opts, Path(f"{stem}.npz").name))
+        return records.new_row(item, "ok", None, json=f"{stem}.json", npz=f"{stem}.npz", tokens=len(arrays["tokens"]),
+                               token_dim=int(arrays["tokens"].shape[1]), seconds=time.perf_counter() - t0, **meta)
+    except FxError as exc:
+        log.warning("%s", exc.one_line())
+        return records.new_row(item, "error", exc.one_line(), seconds=time.perf_counter() - t0, **common)
+    except Exception as exc:  # one bad video never ends the run; the row keeps the reason
+        log.debug(traceback.format_exc())
+        msg = f"{item.source}: {type(exc).__name__}: {exc}"
+        log.warning("%s", msg)
+        return records.new_row(item, "error", msg, seconds=time.perf_counter() - t0, **common)

@@ -1,0 +1,95 @@
+"""Fixtures for `fx extract-feats`: a one-step `fx train joint` run, its ONNX export, and videos with cuts/gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FPS = 25
+# the cut video's segments: (first frame, end frame, what is on screen)
+SEGMENTS = ((0, 30, "astronaut"), (30, 45, None), (45, 70, "astronaut"), (70, 95, "grace_hopper"))
+
+
+@pytest.fixture(scope="session")
+def segments() -> tuple:
+    """Where the cut video shows which face (a gap of grey frames, then a hard cut)."""
+    return SEGMENTS
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One step of the joint-tiny recipe (random tiny tokenizer, 56 px) on 0.4 s sample clips: a real run folder."""
+    from faceexpr_cli.config.recipes import load_recipe
+    from faceexpr_cli.train.data import make_sample_clips
+    from faceexpr_cli.train.runner import run
+
+    base = tmp_path_factory.mktemp("joint")
+    clips = make_sample_clips(base / "clips", seconds=0.4, size=56, clips_per_subject=1)
+    recipe = load_recipe("joint-tiny", [f"data.path={clips}", "trainer.max_steps=1", "trainer.save_every=1",
+                                        "trainer.eval_every=0", "trainer.log_every=1", "trainer.tensorboard=false",
+                                        "data.workers=0"])
+    run(recipe, base / "run")
+    return base / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory) -> Path:
+    """The run's tokenizer + expression transformer exported and verified by the exporter (parity on)."""
+    from faceexpr_cli.onnx.export import ExportOptions, export_models
+    from faceexpr_cli.onnx.runs import run_sources
+
+    out = tmp_path_factory.mktemp("exported")
+    report = export_models(run_sources(tiny_run, models=["tokenizer", "expression"]), out,
+                           ExportOptions(latency_runs=1, simplify=False, sample_check=False),
+                           source_label=f"run {tiny_run}")
+    assert report["ok"]
+    return out
+
+
+def _talking(path: Path, portrait: str, seed: int, face_fraction: float = 0.35) -> np.ndarray:
+    from faceexpr_cli.media import read_frames
+    from faceexpr_cli.samples import make_talking_head
+
+    th = make_talking_head(path, portraits=(portrait,), seconds=2.2, fps=FPS, width=320, height=256, seed=seed,
+                           face_fraction=face_fraction, audio=False)
+    return read_frames(th.path)
+
+
+@pytest.fixture(scope="session")
+def cut_video(tmp_path_factory) -> Path:
+    """3.8 s: astronaut, 0.6 s of empty grey frames, astronaut again, then a hard cut to a close-up of Grace Hopper.
+
+    (A cut between two shots framed alike scores under the tracker's cut threshold; see docs/extract.md.)
+    """
+    from faceexpr_cli.media import write_video
+
+    d = tmp_path_factory.mktemp("cut")
+    a = _talking(d / "a.mp4", "astronaut", 0)
+    g = _talking(d / "g.mp4", "grace_hopper", 3, face_fraction=0.5)
+    grey = np.full_like(a[0], 118)
+    frames = [*a[:30], *([grey] * 15), *a[30:55], *g[:25]]
+    assert len(frames) == SEGMENTS[-1][1]
+    return write_video(d / "cut_and_gap.mp4", frames, fps=FPS)
+
+
+@pytest.fixture(scope="session")
+def no_face_video(tmp_path_factory) -> Path:
+    from faceexpr_cli.media import write_video
+
+    rng = np.random.default_rng(1)
+    frames = [np.full((64, 96, 3), 90 + i, np.uint8) + rng.integers(0, 20, (64, 96, 3), dtype=np.uint8)
+              for i in range(20)]
+    return write_video(tmp_path_factory.mktemp("noface") / "no_face.mp4", frames, fps=FPS)
+
+
+@pytest.fixture(scope="session")
+def batch_dir(sample_video, no_face_video, tmp_path_factory) -> Path:
+    """good.mp4, no_face.mp4, corrupt.mp4, notes.txt, and a CSV manifest (video_path,label) naming them."""
+    d = tmp_path_factory.mktemp("batch")
+    (d / "good.mp4").write_bytes(sample_video.path.read_bytes())
+    (d / "no_face.mp4").write_bytes(no_face_video.read_bytes())
+    (d / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    (d / "notes.txt").write_text("not a video\n")
+    return d

@@ -1,0 +1,66 @@
+"""`fx extract-feats` on the command line: results on stdout, one-line errors with exit 2 for user mistakes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from faceexpr_cli.cli.app import main
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_table_output_names_the_video_and_its_status(sample_video, tiny_export, tmp_path, capsys):
+    out = tmp_path / "feats"
+    assert main(["-q", "extract-feats", str(sample_video.path), "-m", str(tiny_export), "-o", str(out),
+                 "--stride", "10", "--no-json-feats"]) == 0
+    text = capsys.readouterr().out
+    assert "talking_head.mp4" in text and " ok " in text and "(onnx)" in text, text
+    assert "(10 tokens, 0 failed)" in " ".join(text.split())
+    doc = json.loads(next((out / "features").glob("*.json")).read_text())
+    assert [sorted(e) for e in doc["traj"][0]] == [["box", "frame_ind", "score", "time"]] * 10  # --no-json-feats
+    assert (out / "features" / doc["npz"]).is_file()  # the tokens are in the .npz
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "model directory not found: {m}"),
+    ("plain", "{m} is neither a training run (no checkpoints/) nor an ONNX export (no report.json)"),
+    ("file", "--model {m} is a file, not a run or export directory"),
+    ("run-as-onnx", "{m} is a training run, not an ONNX export (use --backend torch, or export it first"),
+    ("export-as-torch", "{m} is an ONNX export, not a training run (use --backend onnx"),
+    ("subject", "unknown subject in {s} 'nobody' (known: astronaut, grace_hopper)"),
+    ("device", "unknown ONNX Runtime device 'gpu'"),
+])
+def test_usage_errors_are_one_line_with_exit_2(case, expected, sample_video, tiny_run, tiny_export, tmp_path,
+                                               capsys):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    model, extra = {
+        "missing": (tmp_path / "nope", []), "plain": (tmp_path / "plain", []), "file": (tmp_path / "weights.bin", []),
+        "run-as-onnx": (tiny_run, ["--backend", "onnx"]), "export-as-torch": (tiny_export, ["--backend", "torch"]),
+        "subject": (tiny_run, ["--subject", "nobody"]), "device": (tiny_export, ["--device", "gpu"]),
+    }[case]
+    out = tmp_path / "out"
+    code = main(["extract-feats", str(sample_video.path), "--model", str(model), "--out", str(out), *extra])
+    assert code == 2
+    err = _one_line_error(capsys)
+    assert expected.format(m=model, s=tiny_run / "subjects.json") in err
+    assert not out.exists()  # nothing is written before the model loads
+
+
+def test_missing_input_and_bad_option(tiny_export, tmp_path, capsys):
+    code = main(["extract-feats", str(tmp_path / "gone.mp4"), "-m", str(tiny_export), "-o", str(tmp_path / "o")])
+    assert code == 2 and "input not found" in _one_line_error(capsys)
+    code = main(["extract-feats", str(tmp_path), "-m", str(tiny_export), "--smooth-hz", "0"])
+    assert code == 2 and "--smooth-hz must be > 0" in _one_line_error(capsys)
+
+
+def test_help_shows_examples(capsys):
+    assert main(["extract-feats", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "fx extract-feats talk.mp4 --model runs/joint-tiny --out feats" in text and "--backend" in text
