@@ -76,8 +76,9 @@ class ExpressionModel:
     """``tokens(face_crops) -> (N, D)`` expression tokens; crops are RGB uint8 squares of side ``size``."""
 
     def __init__(self, chain: Any, path: Path, backend: str, device: str, subject_row: int | None,
-                 subject_name: str | None, identity: str):
+                 subject_name: str | None, identity: str, output: str = OUTPUT):
         self.chain = chain
+        self.output = output
         self.path = path
         self.backend = backend
         self.device = device
@@ -90,32 +91,34 @@ class ExpressionModel:
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str | None = None, device: str = "cpu",
-             subject: str | int | None = None, allow_cpu_fallback: bool = False) -> ExpressionModel:
+             subject: str | int | None = None, allow_cpu_fallback: bool = False,
+             output: str = OUTPUT) -> ExpressionModel:
+        """``output``: the named card output to extract (another per-face feature model exports another name)."""
         from faceexpr_cli.onnx.predictor import load_chain
 
         path, kind = check_model_dir(model_dir, backend)
         try:
             if kind == "onnx":
-                chain = load_chain("onnx", path, outputs=[OUTPUT], device=device,
+                chain = load_chain("onnx", path, outputs=[output], device=device,
                                    allow_cpu_fallback=allow_cpu_fallback)
                 identity = "onnx:" + hashlib.sha1((path / "report.json").read_bytes()).hexdigest()[:16]
             else:
                 from faceexpr_cli.onnx.runs import checkpoint_dir
 
                 device = _torch_device(device)
-                chain = load_chain("torch", path, outputs=[OUTPUT], device=device)
+                chain = load_chain("torch", path, outputs=[output], device=device)
                 identity = f"torch:{checkpoint_dir(path).resolve()}"
         except UnknownNameError as exc:
-            if exc.name != OUTPUT:
+            if exc.name != output:
                 raise
-            raise UsageError(f"{path} has no model that outputs '{OUTPUT}' tokens",
+            raise UsageError(f"{path} has no model that outputs '{output}'",
                              "point at a `fx train joint` run or its export") from exc
         extras = chain.input_names[1:]
         if len(extras) > 1:
             raise UsageError(f"{path}: the expression chain takes {chain.input_names}; only images and one subject "
                              "input are supported")
         row, name = cls._subject(path, kind, chain, subject) if extras else (None, None)
-        return cls(chain, path, kind, device, row, name, f"{identity}|subject={row}")
+        return cls(chain, path, kind, device, row, name, f"{identity}|{output}|subject={row}", output)
 
     @staticmethod
     def _subject(path: Path, kind: str, chain: Any, subject: str | int | None) -> tuple[int, str | None]:
@@ -155,14 +158,14 @@ class ExpressionModel:
             return np.zeros((0, 0), np.float32)
         extra = {self.extra_name: np.int64(self.subject_row)} if self.extra_name else {}
         t0 = time.perf_counter()
-        out = self.chain.run_frames(crops, batch_size=len(crops), **extra)[OUTPUT]
+        out = self.chain.run_frames(crops, batch_size=len(crops), **extra)[self.output]
         self.seconds += time.perf_counter() - t0
         self.frames += len(crops)
         return np.asarray(out, np.float32)
 
     def describe(self) -> dict[str, Any]:
         providers = sorted({p for pr in self.chain.predictors for p in getattr(pr, "providers", [])[:1]})
-        return {"model": str(self.path), "backend": self.backend, "device": self.device,
+        return {"model": str(self.path), "backend": self.backend, "output": self.output, "device": self.device,
                 "providers": providers or None, "input_size": self.size,
                 "cards": [pr.card.name for pr in self.chain.predictors],
                 "subject_row": self.subject_row, "subject": self.subject_name}

@@ -95,7 +95,7 @@ def _document(item: VideoItem, info, p: Plan, model: ExpressionModel, opts: Extr
     return {
         "video_path": item.source, "label": item.label, "label_id": item.label_id, "fields": item.fields,
         "fps": info.fps, "width": info.width, "height": info.height, "stride": opts.stride,
-        "feats_from": "expression", "token_dim": _dim(p), "smoothed": opts.smooth,
+        "feats_from": model.output, "token_dim": _dim(p), "smoothed": opts.smooth,
         "smooth_hz": opts.smooth_hz if opts.smooth else None, "model": model.describe(),
         "traj": traj,
         "trajectories": [{"track_id": tr.track_id, "start_frame": int(tr.frames[0]), "end_frame": int(tr.frames[-1]),
