@@ -114,9 +114,9 @@ class ExpressionModel:
             raise UsageError(f"{path} has no model that outputs '{output}'",
                              "point at a `fx train joint` run or its export") from exc
         extras = chain.input_names[1:]
-        if len(extras) > 1:
-            raise UsageError(f"{path}: the expression chain takes {chain.input_names}; only images and one subject "
-                             "input are supported")
+        if len(extras) > 1:  # e.g. an export of the expression transformer without its tokenizer
+            raise UsageError(f"{path}: the '{output}' chain takes {chain.input_names}, not face images alone",
+                             "export the tokenizer with it: fx export-onnx RUN --model tokenizer --model expression")
         row, name = cls._subject(path, kind, chain, subject) if extras else (None, None)
         return cls(chain, path, kind, device, row, name, f"{identity}|{output}|subject={row}", output)
 
