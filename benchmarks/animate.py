@@ -5,6 +5,9 @@
 Rows:
 - fomm vox-256 (random init, the published model size): key points of one driving frame + one generator call;
 - landmarks: the spline fit (beside the graph) + the TPS warp graph; and the face layer's landmarks per frame;
+The ONNX graphs come from fx's one export path (``faceexpr_cli.onnx``: dynamo exporter, onnxslim, parity against
+PyTorch) and run through its session factory, exactly as ``fx animate --backend onnx`` runs them; one dynamic-batch
+export serves every batch size.
 - end to end (torch, CPU): `animate()` on the sample talking head with the landmarks engine, decode and encode
   included.
 Figures are medians over ``--repeats`` runs after two warm-up runs. On a shared machine they move with the load:
@@ -43,12 +46,32 @@ def _face_crop(name: str) -> np.ndarray:
     return make_crop(np.array(p.face_box, float), 256).apply(image)
 
 
-def bench_fomm(batch: int, repeats: int, tmp: Path, threads: int) -> dict:
-    from faceexpr_cli.animate.engines.fomm import GEN_INPUTS, GEN_OUTPUTS, KP_INPUTS, KP_OUTPUTS
-    from faceexpr_cli.animate.export import OnnxRunner, export_module
+def _onnx_parts(card_name: str, model, tmp: Path, threads: int) -> tuple[dict, float]:
+    """The model's graphs through fx's one export path (parity-checked, cached under ``tmp``), opened by the session
+    factory; returns the predictors by part name and the export's seconds (paid once per card + weights)."""
+    from faceexpr_cli.config.cards import load_card
+    from faceexpr_cli.onnx.cache import cached_predictors
+    from faceexpr_cli.onnx.export import ExportOptions, ModelSource
+    from faceexpr_cli.onnx.session import SessionConfig
+
+    t = time.perf_counter()
+    parts, _ = cached_predictors(ModelSource(load_card(card_name), model=model), SessionConfig(intra_op_threads=threads),
+                                 ExportOptions(latency_runs=1, sample_check=False), root=tmp / "onnx-cache")
+    return parts, time.perf_counter() - t
+
+
+def bench_fomm(batches: list[int], repeats: int, tmp: Path, threads: int) -> list[dict]:
     from faceexpr_cli.builders import build_model
 
     model = build_model("fomm-vox256").eval()
+    parts, export_s = _onnx_parts("fomm-vox256", model, tmp, threads)
+    print(f"fomm vox-256: export + parity checks {export_s:.1f} s (once; cached by card + weights)")
+    return [_fomm_row(model, parts, batch, repeats) for batch in batches]
+
+
+def _fomm_row(model, parts: dict, batch: int, repeats: int) -> dict:
+    from faceexpr_cli.animate.engines.fomm import GEN_INPUTS, KP_INPUTS
+
     g = torch.Generator().manual_seed(0)
     src = torch.rand(batch, 3, 256, 256, generator=g)
     drv = torch.rand(batch, 3, 256, 256, generator=g)
@@ -60,38 +83,49 @@ def bench_fomm(batch: int, repeats: int, tmp: Path, threads: int) -> dict:
             kp_d = model.kp_detector(drv)
             model.generator(src, *kp_d, *kp_s)
 
-    dyn = {n: {0: "batch"} for n in KP_INPUTS + KP_OUTPUTS + GEN_INPUTS + GEN_OUTPUTS}
-    kp_path = export_module(model.kp_detector, (src,), tmp / f"kp{batch}.onnx", KP_INPUTS, KP_OUTPUTS, dyn)
-    gen_path = export_module(model.generator, (src, *kp_s, *kp_s), tmp / f"gen{batch}.onnx", GEN_INPUTS,
-                             GEN_OUTPUTS, dyn)
-    kp_run, gen_run = OnnxRunner(kp_path, threads=threads), OnnxRunner(gen_path, threads=threads)
     s_np, d_np = src.numpy(), drv.numpy()
     kps = [k.numpy() for k in kp_s]
 
     def onnx_frame():
-        kv, kj = kp_run(d_np)
-        gen_run(s_np, kv, kj, *kps)
+        kp = parts["kp_detector"].run({KP_INPUTS[0]: d_np})
+        parts["generator"].run(dict(zip(GEN_INPUTS, (s_np, *kp.values(), *kps), strict=True)))
 
     return {"model": f"fomm vox-256, batch {batch}", "torch": _median_ms(torch_frame, repeats) / batch,
             "onnx": _median_ms(onnx_frame, repeats) / batch}
 
 
-def bench_landmarks(batch: int, repeats: int, tmp: Path, threads: int) -> list[dict]:
-    from faceexpr_cli.animate.engines.landmarks import WARP_INPUTS, WARP_OUTPUTS
-    from faceexpr_cli.animate.export import OnnxRunner, export_module
-    from faceexpr_cli.animate.retarget import FaceFrame, control_points, to_normalized
+def bench_landmarks(batches: list[int], repeats: int, tmp: Path, threads: int) -> list[dict]:
+    from faceexpr_cli.animate.landmarks import follow_landmarks
+    from faceexpr_cli.animate.retarget import FaceFrame
     from faceexpr_cli.builders import build_model
     from faceexpr_cli.face import get_backend
-    from faceexpr_cli.nn.tps import fit_tps
+    from faceexpr_cli.media import read_frames
     from faceexpr_cli.samples import make_talking_head
 
     image = _face_crop("astronaut")
     backend = get_backend("dlib")
     src_pts = backend.analyze(image, landmarks=True)[0].landmarks68
     frame = FaceFrame.around(src_pts)
+    warp = build_model("animate-landmarks").eval()
+    parts, export_s = _onnx_parts("animate-landmarks", warp, tmp, threads)
+    print(f"landmarks warp: export + parity checks {export_s:.1f} s (once; cached by card)")
+    rows = [_landmarks_row(warp, parts["tps_warp"], image, src_pts, frame, batch, repeats) for batch in batches]
+    th = make_talking_head(tmp / "drv.mp4", seconds=2.0, width=256, height=256, face_fraction=0.45, audio=False)
+    frames = read_frames(th.path)
+    t = time.perf_counter()
+    follow_landmarks(backend, iter(frames), "bench")
+    ms = 1000 * (time.perf_counter() - t) / len(frames)
+    rows.append({"model": "driving landmarks (dlib, detect every 10)", "torch": ms, "onnx": ms})
+    return rows
+
+
+def _landmarks_row(warp, graph, image: np.ndarray, src_pts: np.ndarray, frame, batch: int, repeats: int) -> dict:
+    from faceexpr_cli.animate.engines.landmarks import WARP_INPUTS
+    from faceexpr_cli.animate.retarget import control_points, to_normalized
+    from faceexpr_cli.nn.tps import fit_tps
+
     rng = np.random.default_rng(0)
     targets = src_pts[None] + rng.normal(0, 2.0, (batch, 68, 2)).astype(np.float32)
-    warp = build_model("animate-landmarks").eval()
     img_t = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255)[None].expand(batch, -1, -1, -1)
     region = torch.from_numpy(frame.region(256, 256))[None, None].expand(batch, -1, -1, -1)
 
@@ -101,36 +135,19 @@ def bench_landmarks(batch: int, repeats: int, tmp: Path, threads: int) -> list[d
         v = torch.from_numpy(to_normalized(values, 256, 256))[None].expand_as(c)
         return (c, *fit_tps(c, v, 1e-3))
 
-    c, w, a = fit()
-
     def torch_frame():
         c, w, a = fit()
         with torch.no_grad():
             warp(img_t, c, w, a, region)
 
-    dyn = {"image": {0: "batch"}, "control": {0: "batch"}, "weights": {0: "batch"}, "affine": {0: "batch"},
-           "region": {0: "batch"}, "warped": {0: "batch"}}
-    path = export_module(warp, (img_t, c, w, a, region), tmp / f"tps{batch}.onnx", WARP_INPUTS, WARP_OUTPUTS, dyn)
-    run = OnnxRunner(path, threads=threads)
     i_np, r_np = img_t.contiguous().numpy(), region.contiguous().numpy()
 
     def onnx_frame():
         c, w, a = fit()
-        run(i_np, c.numpy(), w.numpy(), a.numpy(), r_np)
+        graph.run(dict(zip(WARP_INPUTS, (i_np, c.numpy(), w.numpy(), a.numpy(), r_np), strict=True)))
 
-    rows = [{"model": f"landmarks warp (fit + TPS), batch {batch}", "torch": _median_ms(torch_frame, repeats) / batch,
-             "onnx": _median_ms(onnx_frame, repeats) / batch}]
-    if batch == 1:
-        from faceexpr_cli.animate.landmarks import follow_landmarks
-        from faceexpr_cli.media import read_frames
-
-        th = make_talking_head(tmp / "drv.mp4", seconds=2.0, width=256, height=256, face_fraction=0.45, audio=False)
-        frames = read_frames(th.path)
-        t = time.perf_counter()
-        follow_landmarks(backend, iter(frames), "bench")
-        ms = 1000 * (time.perf_counter() - t) / len(frames)
-        rows.append({"model": "driving landmarks (dlib, detect every 10)", "torch": ms, "onnx": ms})
-    return rows
+    return {"model": f"landmarks warp (fit + TPS), batch {batch}", "torch": _median_ms(torch_frame, repeats) / batch,
+            "onnx": _median_ms(onnx_frame, repeats) / batch}
 
 
 def bench_end_to_end(tmp: Path) -> dict:
@@ -158,9 +175,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for b in args.batch:
-            rows.append(bench_fomm(b, args.repeats, tmp, args.threads))
-            rows.extend(bench_landmarks(b, args.repeats, tmp, args.threads))
+        rows.extend(bench_fomm(args.batch, args.repeats, tmp, args.threads))
+        rows.extend(bench_landmarks(args.batch, args.repeats, tmp, args.threads))
         print(f"\n{'ms per frame at 256x256':<46} {'torch eager':>12} {'ORT CPU':>10} {'speed-up':>9}")
         for r in rows:
             print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x")

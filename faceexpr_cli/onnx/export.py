@@ -62,11 +62,17 @@ class ExportOptions:
 
 @dataclass
 class ModelSource:
-    """One model to export: its card, and how to put weights into the built model (None: random init)."""
+    """One model to export: its card, and how to put weights into the built model (None: random init).
+
+    ``model`` is an already-built module (weights loaded, on the CPU) to export instead of building one from the
+    card: commands that export on the fly (``fx animate --backend onnx``) hold the model they run in PyTorch, with
+    weights from formats only they read; the card still gives names, shapes, dynamic axes and tolerances.
+    """
 
     card: ModelCard
     weights: Path | None = None
     load: Any = None  # callable(model) -> None
+    model: Any = None  # a built nn.Module to export as is (``load`` still runs on it when given)
     folder: str = ""  # sub-folder of the output (several models in one export)
     derive_shapes: bool = False  # a run's card with other arguments than its ONNX shapes describe
     export: bool = True  # False: only run it, to feed the models that take its outputs
@@ -154,13 +160,14 @@ class _Exporter:
         opts = self.opts
         card = placeholder_card(src.card) if src.derive_shapes else src.card
         folder = self.out / src.folder if src.folder else self.out
-        model = build_model(card, tiny=opts.tiny)
+        model = build_model(card, tiny=opts.tiny) if src.model is None else _on_cpu(src.model, card)
         if src.load is not None:
             src.load(model)
         model.eval()
         report: dict[str, Any] = {"card": card.name, "folder": src.folder or ".", "card_file": "card.yaml",
                                   "weights": str(src.weights) if src.weights else None,
-                                  "random_init": src.weights is None, "tiny": opts.tiny,
+                                  "random_init": src.weights is None and src.model is None,
+                                  "prebuilt": src.model is not None, "tiny": opts.tiny,
                                   "export": src.export, "parts": []}
         parts = [p for p in (card.onnx.parts if card.onnx else []) if not opts.parts or p.name in opts.parts]
         if not parts:
@@ -270,6 +277,18 @@ class _Exporter:
         names = module_outputs(part)
         return {"batch": key[1], "providers": session.get_providers(),
                 **time_call(lambda: session.run(names, feed), runs=self.opts.latency_runs, budget_s=10.0)}
+
+
+def _on_cpu(model: Any, card: ModelCard) -> Any:
+    """A given module must be on the CPU: the checks feed it CPU tensors and compare with ONNX Runtime on CPU."""
+    import torch
+
+    devices = {t.device.type for t in list(model.parameters()) + list(model.buffers())} if isinstance(
+        model, torch.nn.Module) else set()
+    if devices - {"cpu"}:
+        raise ExportError(f"card '{card.name}': the model to export is on {', '.join(sorted(devices))}",
+                          "export a CPU copy (model.to('cpu'))")
+    return model
 
 
 def module_outputs(part: OnnxPart) -> list[str]:

@@ -260,6 +260,25 @@ def prune(parts: list[tuple[Any, OnnxPart]], outputs: Sequence[str] | None) -> l
     return list(reversed(keep))
 
 
+def exported_graphs(export_dir: str | Path) -> list[Path]:
+    """The graphs an export folder's ``report.json`` lists, in export order (fp32 graphs)."""
+    export_dir = Path(export_dir)
+    report_path = export_dir / "report.json"
+    if not report_path.is_file():
+        raise MissingFileError(report_path, "export report", "run `fx export-onnx ... --out DIR` first")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return [export_dir / m.get("folder", ".") / p["file"] for m in report["models"] for p in m.get("parts", [])
+            if p.get("file")]
+
+
+def load_predictors(export_dir: str | Path, config: SessionConfig | None = None,
+                    **session_overrides: Any) -> dict[str, OnnxPredictor]:
+    """One ``OnnxPredictor`` per exported part, by part name, for callers that run parts separately (FOMM's key
+    point detector on driving frames, its generator on batches of targets)."""
+    loaded = [OnnxPredictor(path, config=config, **session_overrides) for path in exported_graphs(export_dir)]
+    return {p.part.name: p for p in loaded}
+
+
 def load_chain(backend: str, source: str | Path, outputs: Sequence[str] | None = None, device: str = "cpu",
                **kw: Any) -> ChainPredictor:
     """A chain for ``outputs`` from an export folder (``onnx``: report.json + graphs) or a run/card (``torch``)."""
@@ -267,13 +286,7 @@ def load_chain(backend: str, source: str | Path, outputs: Sequence[str] | None =
         BACKENDS.get(backend)  # raises with the known names
     source = Path(source)
     if backend == "onnx":
-        report_path = source / "report.json"
-        if not report_path.is_file():
-            raise MissingFileError(report_path, "export report", "run `fx export-onnx ... --out DIR` first")
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-        paths = [source / m.get("folder", ".") / p["file"] for m in report["models"] for p in m.get("parts", [])
-                 if p.get("file")]
-        loaded = [OnnxPredictor(path, device=device, **kw) for path in paths]
+        loaded = [OnnxPredictor(path, device=device, **kw) for path in exported_graphs(source)]
         chosen = prune([(pr, pr.part) for pr in loaded], outputs)
         return ChainPredictor([pr for pr, _ in chosen])
     from faceexpr_cli.builders import build_model

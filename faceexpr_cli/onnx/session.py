@@ -178,6 +178,20 @@ def check_providers(session: Any, cfg: SessionConfig) -> list[str]:
     return got
 
 
+def ensure_available(cfg: SessionConfig) -> None:
+    """Fail before expensive work (an on-the-fly export) when this onnxruntime build lacks the provider asked for.
+
+    ``check_providers`` still checks every session: a provider that is installed can fail to load.
+    """
+    kind, _ = parse_device(cfg.device)
+    if kind not in ("cuda", "tensorrt") or cfg.allow_cpu_fallback:
+        return
+    wanted = TENSORRT if kind == "tensorrt" else CUDA
+    avail = available_providers()
+    if wanted not in avail:
+        raise ProviderFallbackError(kind, [p for p in avail if p == CPU] or avail, avail)
+
+
 def default_threads() -> int:
     """Threads for benchmarks and exports: the cores this process may use."""
     try:

@@ -29,3 +29,20 @@ def face_backend():
     from faceexpr_cli.face import get_backend
 
     return get_backend("dlib")
+
+
+@pytest.fixture(scope="session")
+def _onnx_cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx_cache")
+
+
+@pytest.fixture
+def shared_onnx_cache(_onnx_cache_dir) -> Path:
+    """``$FX_HOME/cache/onnx`` shared by the tests that use it: engines export each graph once per test session,
+    as they do once per machine (every test otherwise gets an empty FX_HOME)."""
+    from faceexpr_cli.onnx.cache import cache_root
+
+    link = cache_root()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(_onnx_cache_dir, target_is_directory=True)
+    return _onnx_cache_dir

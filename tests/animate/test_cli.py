@@ -30,6 +30,7 @@ def test_missing_arguments_is_one_line(capsys):
     assert code == 2 and "needs --driving, --out" in err and "Traceback" not in err
 
 
+@pytest.mark.usefixtures("shared_onnx_cache")
 def test_fomm_engine_original_yaml_onnx_side_by_side(tmp_path, capsys, sample_video, portrait_png, tiny_fomm_args):
     """Original FOMM YAML + original-layout checkpoint, ONNX Runtime backend, source | driving | result."""
     out = tmp_path / "fomm.mp4"
@@ -45,6 +46,7 @@ def test_fomm_engine_original_yaml_onnx_side_by_side(tmp_path, capsys, sample_vi
     assert probe(out).frame_count == 6
 
 
+@pytest.mark.usefixtures("shared_onnx_cache")
 def test_fomm_torch_and_onnx_agree(tmp_path, sample_video, portrait_png):
     from faceexpr_cli.animate.engines import EngineOptions
     from faceexpr_cli.animate.pipeline import AnimateOptions, animate

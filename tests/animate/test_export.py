@@ -1,104 +1,129 @@
-"""ONNX export of the FOMM parts (tiny card build with the fixture weights) and of the landmarks warp, with parity."""
+"""`--backend onnx` for both engines goes through fx's one ONNX path: the shared exporter (parity within the card's
+tolerance, card in every graph), a cache keyed by card + weights, and the session factory's provider check."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
-from faceexpr_cli.animate.engines.fomm import GEN_INPUTS, GEN_OUTPUTS, KP_INPUTS, KP_OUTPUTS
-from faceexpr_cli.animate.export import OnnxRunner, card_of, export_module
-from faceexpr_cli.builders import build_model
-from faceexpr_cli.config.cards import load_card
+from faceexpr_cli.animate.engines import EngineOptions
+from faceexpr_cli.onnx import graphs
+
+from .conftest import FOMM_FIXTURES
+
+pytestmark = pytest.mark.usefixtures("shared_onnx_cache")
+
+NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
 
 
-@pytest.fixture(scope="module")
-def tiny_fomm():
-    from faceexpr_cli.animate.checkpoints import load_fomm_checkpoint
+def _fomm(backend: str, device: str = "cpu", **extra):
+    from faceexpr_cli.animate.engines.fomm import FommEngine
 
-    from .conftest import FOMM_FIXTURES
-
-    card = load_card("fomm-vox256")
-    model = build_model(card, tiny=True).eval()
-    load_fomm_checkpoint(model, FOMM_FIXTURES / "tiny_checkpoint.pth", card.name)
-    return card, model
+    return FommEngine(EngineOptions(backend=backend, device=device, config=str(FOMM_FIXTURES / "tiny_config.yaml"),
+                                    checkpoint=str(FOMM_FIXTURES / "tiny_checkpoint.pth"), extra=extra))
 
 
-def _part(card, name):
-    return next(p for p in card.onnx.parts if p.name == name)
+def _faces(n: int, size: int = 256) -> np.ndarray:
+    """Real faces (the portraits, shifted a little each) as uint8 RGB frames."""
+    from faceexpr_cli.onnx.preprocess import sample_faces
+
+    faces = sample_faces((size, size), ["astronaut", "grace_hopper"])
+    return np.stack([np.roll(faces[i % 2], 6 * i, axis=1) for i in range(n)])
 
 
-def test_fomm_parts_export_and_match(tmp_path, tiny_fomm):
-    card, model = tiny_fomm
-    torch.manual_seed(0)
-    x = torch.rand(2, 3, 256, 256)
-    with torch.no_grad():
-        kp = model.kp_detector(x)
-    kp_part, gen_part = _part(card, "kp_detector"), _part(card, "generator")
-    assert [s.name for s in kp_part.inputs] == KP_INPUTS and [s.name for s in kp_part.outputs] == KP_OUTPUTS
-    assert [s.name for s in gen_part.inputs] == GEN_INPUTS and [s.name for s in gen_part.outputs] == GEN_OUTPUTS
-    dyn = {n: {0: "batch"} for n in KP_INPUTS + KP_OUTPUTS + GEN_INPUTS + GEN_OUTPUTS}
-    kp_path = export_module(model.kp_detector, (x,), tmp_path / "kp.onnx", KP_INPUTS, KP_OUTPUTS, dyn, card=card)
-    gen_path = export_module(model.generator, (x, *kp, *kp), tmp_path / "gen.onnx", GEN_INPUTS, GEN_OUTPUTS, dyn,
-                             card=card)
-    assert card_of(kp_path)["name"] == "fomm-vox256"
-
-    # Another batch size than the export's, and motion between two different frames.
-    x3 = torch.rand(3, 3, 256, 256)
-    with torch.no_grad():
-        kp3 = model.kp_detector(x3)
-        ref = model.generator(x3, kp3[0].flip(0), kp3[1].flip(0), *kp3)
-    got_kp = OnnxRunner(kp_path)(x3.numpy())
-    for got, want in zip(got_kp, kp3, strict=True):
-        np.testing.assert_allclose(got, want.numpy(), atol=kp_part.atol, rtol=kp_part.rtol)
-    args = [a.numpy() for a in (x3, kp3[0].flip(0), kp3[1].flip(0), *kp3)]
-    got = OnnxRunner(gen_path)(*args)[0]
-    np.testing.assert_allclose(got, ref.numpy(), atol=gen_part.atol, rtol=gen_part.rtol)
-    assert ref.std() > 0.05
-
-
-def test_graphs_have_no_inverse_and_use_4d_gridsample(tmp_path, tiny_fomm):
-    import onnx
-
-    card, model = tiny_fomm
-    x = torch.rand(1, 3, 256, 256)
-    with torch.no_grad():
-        kp = model.kp_detector(x)
-    path = export_module(model.generator, (x, *kp, *kp), tmp_path / "gen.onnx", GEN_INPUTS, GEN_OUTPUTS)
-    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+def test_fomm_graphs_come_from_the_shared_exporter_and_match_torch(shared_onnx_cache):
+    onnx_engine, torch_engine = _fomm("onnx"), _fomm("torch")
+    folder = onnx_engine.onnx_dir
+    assert folder.parent.resolve() == shared_onnx_cache.resolve() and folder.name.startswith("fomm-vox256")
+    report = json.loads((folder / "report.json").read_text())
+    assert report["ok"] and report["models"][0]["prebuilt"]
+    card = onnx_engine.card
+    for entry, part in zip(report["models"][0]["parts"], card.onnx.parts, strict=True):
+        assert entry["name"] == part.name
+        checks = {c["check"]: c for c in entry["parity"]}
+        assert {"random", "sample", "batch-1", "batch-3"} <= set(checks)
+        assert all(c["ok"] and c["atol"] == part.atol for c in checks.values())
+        meta = graphs.metadata(onnx.load(str(folder / entry["file"]), load_external_data=False))
+        assert meta[graphs.META_PART] == part.name and "name: fomm-vox256@tiny_config" in meta[graphs.META_CARD]
+    ops = {n.op_type for n in onnx.load(str(folder / "generator.onnx")).graph.node}
     assert "GridSample" in ops and "Inverse" not in ops
+    assert onnx_engine.describe()["providers"] == ["CPUExecutionProvider"]
+
+    # Batch 3 (the export used 2), motion between different faces: ORT against the torch engine.
+    frames = _faces(3)
+    kp_t, kp_o = torch_engine.keypoints(frames), onnx_engine.keypoints(frames)
+    kp_part, gen_part = card.onnx.parts
+    for want, got in zip(kp_t, kp_o, strict=True):
+        np.testing.assert_allclose(got, want, atol=kp_part.atol, rtol=kp_part.rtol)
+    for engine in (torch_engine, onnx_engine):
+        engine.set_source(frames[0], "source")
+    out_t = torch_engine.generate(kp_t[0][::-1].copy(), kp_t[1][::-1].copy())
+    out_o = onnx_engine.generate(kp_t[0][::-1].copy(), kp_t[1][::-1].copy())
+    assert out_t.shape == (3, 256, 256, 3) and out_t.std() > 10
+    assert np.abs(out_t.astype(int) - out_o.astype(int)).max() <= 1
 
 
-def _portrait(h: int, w: int) -> torch.Tensor:
-    import cv2
+def test_fomm_export_is_cached_by_card_and_weights(monkeypatch):
+    from faceexpr_cli.onnx import cache
+    from faceexpr_cli.onnx.export import ExportOptions, ModelSource
 
-    from faceexpr_cli.samples import load_portrait
+    first = _fomm("onnx")
 
-    img = cv2.resize(load_portrait("astronaut")[0], (w, h), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(img.transpose(2, 0, 1).astype(np.float32) / 255.0)[None].repeat(2, 1, 1, 1)
+    def no_export(*a, **k):
+        raise AssertionError("exported again although the cache holds these graphs")
 
-
-def test_landmarks_warp_exports_and_matches(tmp_path):
-    from faceexpr_cli.animate.engines.landmarks import WARP_INPUTS, WARP_OUTPUTS
-    from faceexpr_cli.nn.tps import fit_tps
-
-    card = load_card("animate-landmarks")
-    warp = build_model(card).eval()
-    n = card.preset["num_points"]
-    g = torch.Generator().manual_seed(1)
-    control = torch.rand(2, n, 2, generator=g) * 1.6 - 0.8
-    values = control + 0.03 * torch.randn(2, n, 2, generator=g)
-    weights, affine = fit_tps(control, values, 1e-3)
-    image, image2 = _portrait(96, 128), _portrait(120, 100)
-    region = torch.ones(2, 1, 96, 128)
-    dyn = {"image": {0: "batch", 2: "height", 3: "width"}, "region": {0: "batch", 2: "height", 3: "width"},
-           "warped": {0: "batch", 2: "height", 3: "width"}}
-    path = export_module(warp, (image, control, weights, affine, region), tmp_path / "tps.onnx", WARP_INPUTS,
-                         WARP_OUTPUTS, dyn, card=card)
-    # A different image size than at export time.
-    region2 = torch.rand(2, 1, 120, 100, generator=g)
+    monkeypatch.setattr(cache, "export_models", no_export)
+    assert _fomm("onnx").onnx_dir == first.onnx_dir
+    # Other weights in the same card: another entry.
+    opts = ExportOptions(latency_runs=1)
+    key = cache.cache_key(ModelSource(first.card, model=first.model), opts)
     with torch.no_grad():
-        want = warp(image2, control, weights, affine, region2)
-    got = OnnxRunner(path)(image2.numpy(), control.numpy(), weights.numpy(), affine.numpy(), region2.numpy())[0]
-    np.testing.assert_allclose(got, want.numpy(), atol=card.onnx.parts[0].atol, rtol=card.onnx.parts[0].rtol)
-    assert (want - image2).abs().mean() > 1e-3  # it really warps
+        next(first.model.generator.parameters()).add_(1e-3)
+    assert cache.cache_key(ModelSource(first.card, model=first.model), opts) != key
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="checks the CPU-only behaviour; this onnxruntime has CUDA")
+def test_cuda_without_cuda_fails_before_exporting_unless_fallback_allowed(caplog):
+    from faceexpr_cli.animate.engines.landmarks import LandmarksEngine
+    from faceexpr_cli.onnx.cache import cache_root
+    from faceexpr_cli.onnx.session import ProviderFallbackError
+
+    before = sorted(p.name for p in cache_root().iterdir())
+    with pytest.raises(ProviderFallbackError, match="'cuda' was asked for"):
+        LandmarksEngine(EngineOptions(backend="onnx", device="cuda", tiny=True))
+    assert sorted(p.name for p in cache_root().iterdir()) == before  # nothing exported
+    from faceexpr_cli.console import log
+
+    log.addHandler(caplog.handler)  # fx's logger does not propagate once the CLI has set it up
+    try:
+        fomm = _fomm("onnx", device="cuda", allow_cpu_fallback=True)  # the session runs on CPU, with a warning
+    finally:
+        log.removeHandler(caplog.handler)
+    assert fomm.describe()["providers"] == ["CPUExecutionProvider"]
+    assert "fall-back allowed" in caplog.text
+
+
+def test_landmarks_warp_graph_takes_any_image_size_and_matches_torch(portrait_png):
+    from faceexpr_cli.animate.engines import Motion
+    from faceexpr_cli.animate.engines.landmarks import LandmarksEngine
+    from faceexpr_cli.media import read_image
+
+    image = read_image(portrait_png)[40:472, 60:460]  # 432x400: not the export's 256x256
+    engines = [LandmarksEngine(EngineOptions(backend=b)) for b in ("torch", "onnx")]
+    src = [e.set_source(image, "source") for e in engines][0]
+    report = json.loads((engines[1].onnx_dir / "report.json").read_text())
+    assert report["ok"] and report["models"][0]["card"] == "animate-landmarks"
+    io = report["models"][0]["parts"][0]["inputs"][0]
+    assert io["name"] == "image" and io["shape"] == ["batch", 3, "height", "width"]
+    rng = np.random.default_rng(0)
+    targets = Motion((src.points + rng.normal(0, 3.0, (3, 68, 2))).astype(np.float32))
+    want, got = (e.render(targets) for e in engines)
+    assert want.shape == (3, 432, 400, 3)
+    assert np.abs(want.astype(int) - image.astype(int)).mean() > 0.2  # it really warps
+    diff = np.abs(want.astype(int) - got.astype(int))
+    assert diff.max() <= 2 and diff.mean() < 0.05

@@ -8,6 +8,7 @@ and post-processing; the ONNX graphs are exported once per (card, checkpoint) an
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -78,39 +79,28 @@ class FommEngine(Engine):
 
     # -- backends ---------------------------------------------------------------------------------------
     def _open_onnx(self) -> None:
-        import torch
+        """Both parts through fx's one export path (cached per card + weights) and its session factory."""
+        from faceexpr_cli.config.cards import list_cards
+        from faceexpr_cli.onnx.cache import cached_predictors
+        from faceexpr_cli.onnx.export import ExportOptions, ModelSource
+        from faceexpr_cli.onnx.session import SessionConfig
+        from faceexpr_cli.onnx.sources import differs_from_shipped
 
-        from faceexpr_cli.animate.export import (
-            OnnxRunner,
-            cache_dir,
-            cached_export,
-            export_module,
-            state_hash,
-        )
-
-        folder = cache_dir(self.card.name, state_hash(self.model), str(self.size))
-        s = self.size
-        x = torch.rand(1, 3, s, s)
-        with torch.no_grad():
-            kp = self.model.kp_detector(x)
-        batch = {"batch": "batch"}
-
-        def kp_export(path):
-            export_module(self.model.kp_detector, (x,), path, KP_INPUTS, KP_OUTPUTS,
-                          {n: {0: batch["batch"]} for n in KP_INPUTS + KP_OUTPUTS}, card=self.card)
-
-        def gen_export(path):
-            export_module(self.model.generator, (x, *kp, *kp), path, GEN_INPUTS, GEN_OUTPUTS,
-                          {n: {0: "batch"} for n in GEN_INPUTS + GEN_OUTPUTS}, card=self.card)
-
-        self._kp = OnnxRunner(cached_export(folder / "kp_detector.onnx", kp_export), self.options.device)
-        self._gen = OnnxRunner(cached_export(folder / "generator.onnx", gen_export), self.options.device)
+        # An original FOMM YAML or our checkpoint's card may change the number of key points: their graphs take
+        # the sizes the built model really has; the shipped card's shapes are checked as written.
+        derive = self.card.name not in list_cards() or differs_from_shipped(self.card)
+        weights = None if self.weights == "random" else Path(self.weights)
+        source = ModelSource(self.card, weights=weights, model=self.model, derive_shapes=derive)
+        session = SessionConfig(device=self.options.device,
+                                allow_cpu_fallback=bool(self.options.extra.get("allow_cpu_fallback", False)))
+        parts, self.onnx_dir = cached_predictors(source, session, ExportOptions(tiny=self.options.tiny, latency_runs=1))
+        self._kp, self._gen = parts["kp_detector"], parts["generator"]
 
     def keypoints(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = to_tensor_batch(images)
         if self._kp is not None:
-            value, jac = self._kp(x)
-            return value, jac
+            out = self._kp.run({KP_INPUTS[0]: x})
+            return out[KP_OUTPUTS[0]], out[KP_OUTPUTS[1]]
         import torch
 
         with torch.no_grad():
@@ -124,7 +114,9 @@ class FommEngine(Engine):
         kp_s = np.repeat(self.source_motion.points, b, axis=0)
         jac_s = np.repeat(self.source_motion.jacobians, b, axis=0)
         if self._gen is not None:
-            return to_uint8(self._gen(src, kp_driving, jac_driving, kp_s, jac_s)[0])
+            feed = dict(zip(GEN_INPUTS, (src, kp_driving, jac_driving, kp_s, jac_s), strict=True))
+            return to_uint8(self._gen.run({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feed.items()})
+                            [GEN_OUTPUTS[0]])
         import torch
 
         args = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
@@ -166,4 +158,7 @@ class FommEngine(Engine):
         return self.generate(targets.points, targets.jacobians)
 
     def describe(self) -> dict:
-        return {**super().describe(), "card": self.card.name, "weights": self.weights, "size": self.size}
+        info = {**super().describe(), "card": self.card.name, "weights": self.weights, "size": self.size}
+        if self._kp is not None:
+            info.update(onnx_graphs=str(self.onnx_dir), providers=self._kp.providers)
+        return info

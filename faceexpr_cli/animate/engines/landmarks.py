@@ -40,6 +40,8 @@ class LandmarksEngine(Engine):
         self.warp = build_model(self.card, tiny=options.tiny).eval()
         self._onnx = None
         self.image: np.ndarray | None = None
+        if options.backend == "onnx":
+            self._open_onnx()
 
     def set_source(self, image: np.ndarray, what: str) -> Motion:
         import torch
@@ -55,27 +57,20 @@ class LandmarksEngine(Engine):
         self.source_points = points
         self.tensor = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
         self.region = torch.from_numpy(self.frame.region(self.h, self.w))[None, None]
-        if self.options.backend == "onnx":
-            self._open_onnx()
         return Motion(points[None])
 
     def _open_onnx(self) -> None:
-        import torch
+        """The warp through fx's one export path (cached per card) and its session factory. Its graph takes any
+        image size (dynamic height/width), so one export serves every source."""
+        from faceexpr_cli.onnx.cache import cached_predictors
+        from faceexpr_cli.onnx.export import ExportOptions, ModelSource
+        from faceexpr_cli.onnx.session import SessionConfig
 
-        from faceexpr_cli.animate.export import OnnxRunner, cache_dir, cached_export, export_module
-
-        folder = cache_dir(self.card.name, str(self.warp.grid_size))
-        n = self.warp.num_points
-
-        args = (self.tensor, torch.zeros(1, n, 2), torch.zeros(1, n, 2), torch.zeros(1, 3, 2), self.region)
-        dyn = {"image": {0: "batch", 2: "height", 3: "width"}, "control": {0: "batch"}, "weights": {0: "batch"},
-               "affine": {0: "batch"}, "region": {0: "batch", 2: "height", 3: "width"},
-               "warped": {0: "batch", 2: "height", 3: "width"}}
-
-        def make(path):
-            export_module(self.warp, args, path, WARP_INPUTS, WARP_OUTPUTS, dyn, card=self.card)
-
-        self._onnx = OnnxRunner(cached_export(folder / "tps_warp.onnx", make), self.options.device)
+        session = SessionConfig(device=self.options.device,
+                                allow_cpu_fallback=bool(self.options.extra.get("allow_cpu_fallback", False)))
+        parts, self.onnx_dir = cached_predictors(ModelSource(self.card, model=self.warp), session,
+                                                 ExportOptions(tiny=self.options.tiny, latency_runs=1))
+        self._onnx = parts[self.card.onnx.parts[0].name]
 
     def driving_motion(self, frames: Iterable[np.ndarray], what: str) -> Motion:
         from faceexpr_cli.animate.landmarks import follow_landmarks
@@ -104,10 +99,14 @@ class LandmarksEngine(Engine):
         image = self.tensor.expand(b, -1, -1, -1)
         region = self.region.expand(b, -1, -1, -1)
         if self._onnx is not None:
-            out = self._onnx(image.numpy(), control.numpy(), weights.numpy(), affine.numpy(), region.numpy())[0]
-            return to_uint8(out)
+            feed = dict(zip(WARP_INPUTS, (image, control, weights, affine, region), strict=True))
+            out = self._onnx.run({k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in feed.items()})
+            return to_uint8(out[WARP_OUTPUTS[0]])
         with torch.no_grad():
             return to_uint8(self.warp(image, control, weights, affine, region))
 
     def describe(self) -> dict:
-        return {**super().describe(), "card": self.card.name, "face_backend": self.options.face_backend}
+        info = {**super().describe(), "card": self.card.name, "face_backend": self.options.face_backend}
+        if self._onnx is not None:
+            info.update(onnx_graphs=str(self.onnx_dir), providers=self._onnx.providers)
+        return info
