@@ -38,6 +38,8 @@ class FaceBackend:
     name: ClassVar[str] = ""
     card: ClassVar[str] = ""  # the model card under models/ that states the licence
     embedding_dim: ClassVar[int | None] = None
+    # cosine similarity of unit embeddings above which two faces may be the same person (track association)
+    same_person_similarity: ClassVar[float] = 0.5
     has_landmarks: ClassVar[bool] = False
 
     def __init__(self, *, max_side: int | None = None, score_threshold: float | None = None, **opts: Any):

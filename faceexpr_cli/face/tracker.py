@@ -49,7 +49,7 @@ class TrackerOptions:
     score_threshold: float | None = None
     iou_threshold: float = 0.3
     max_missed: int = 1  # detection rounds a track may miss before it ends
-    min_similarity: float = 0.5
+    min_similarity: float | None = None  # None: the backend's same_person_similarity
     cut_threshold: float | None = 0.12  # None: no shot-cut detection (see motion.CutDetector)
     flow: bool = True  # optical flow between detections (else constant velocity)
     smooth: SmoothParams = field(default_factory=SmoothParams)
@@ -77,7 +77,8 @@ class FaceTracker:
         self.opts = opts
         self.fps = fps
         self.core = TrackSet(iou_threshold=opts.iou_threshold, max_missed=opts.max_missed,
-                             min_similarity=opts.min_similarity, smooth=opts.smooth,
+                             min_similarity=(opts.min_similarity if opts.min_similarity is not None
+                                             else self.backend.same_person_similarity), smooth=opts.smooth,
                              frame_period=1.0 / fps if fps else 0.0)
         self.cuts = CutDetector(opts.cut_threshold) if opts.cut_threshold is not None else None
         self.indices: list[int] = []

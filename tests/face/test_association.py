@@ -134,3 +134,12 @@ def test_smoothing_removes_jitter_without_lag():
     err = c[10:-10] - x[10:-10]
     assert err.std() < 0.6 * err_raw.std()
     assert abs(err.mean()) < 0.5  # zero-phase: no lag behind the motion
+
+
+def test_identity_floor_comes_from_the_backend():
+    """dlib's unit embeddings of different people often have cosine ~0.7-0.87: a generic 0.5 floor never says no."""
+    from faceexpr_cli.face import get_backend
+    from faceexpr_cli.face.tracker import FaceTracker
+
+    assert FaceTracker("dlib").core.min_similarity == get_backend("dlib").same_person_similarity == 0.82
+    assert FaceTracker("dlib", min_similarity=0.6).core.min_similarity == 0.6

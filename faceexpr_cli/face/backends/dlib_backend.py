@@ -70,6 +70,8 @@ class DlibBackend(FaceBackend):
     name = "dlib"
     card = "face-dlib"
     embedding_dim: ClassVar[int | None] = 128
+    # dlib's rule: same person below Euclidean 0.6; on unit vectors that is cosine above 1 - 0.6**2 / 2 = 0.82
+    same_person_similarity: ClassVar[float] = 0.82
     has_landmarks = True
 
     def __init__(self, *, detector: str = "hog", upsample: int = 0, jitters: int = 1, **opts: Any):

@@ -79,6 +79,7 @@ class InsightFaceBackend(FaceBackend):
     name = "insightface"
     card = CARD
     embedding_dim: ClassVar[int | None] = 512
+    same_person_similarity: ClassVar[float] = 0.3  # ArcFace cosine; insightface's own examples use 0.2-0.4
     has_landmarks = True
 
     def __init__(self, *, model_dir: str | Path | None = None, pack: str = "buffalo_l", det_size: int = 640,
