@@ -167,11 +167,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--threads", type=int, default=0, help="ORT intra-op threads (0: its default)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="ORT intra-op threads (0: the cores this process may use, as torch does)")
     ap.add_argument("--no-e2e", action="store_true")
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, CPU only; shared machine: "
-          "figures move with the load")
+    from faceexpr_cli.onnx.session import default_threads
+
+    args.threads = args.threads or default_threads()  # ORT's own default ignores the CPU affinity mask
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {args.threads} ORT threads, CPU only; "
+          "shared machine: figures move with the load")
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
