@@ -21,11 +21,12 @@ pytestmark = pytest.mark.usefixtures("shared_onnx_cache")
 NO_CUDA = "CUDAExecutionProvider" not in ort.get_available_providers()
 
 
-def _fomm(backend: str, device: str = "cpu", **extra):
+def _fomm(backend: str, device: str = "cpu", allow_cpu_fallback: bool = False):
     from faceexpr_cli.animate.engines.fomm import FommEngine
 
     return FommEngine(EngineOptions(backend=backend, device=device, config=str(FOMM_FIXTURES / "tiny_config.yaml"),
-                                    checkpoint=str(FOMM_FIXTURES / "tiny_checkpoint.pth"), extra=extra))
+                                    checkpoint=str(FOMM_FIXTURES / "tiny_checkpoint.pth"),
+                                    allow_cpu_fallback=allow_cpu_fallback))
 
 
 def _faces(n: int, size: int = 256) -> np.ndarray:

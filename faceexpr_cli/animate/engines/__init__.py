@@ -47,6 +47,7 @@ class EngineOptions:
     batch: int = 8
     face_backend: str = "dlib"
     tiny: bool = False  # build the card's tiny variant (tests, smoke runs)
+    allow_cpu_fallback: bool = False  # --backend onnx: accept a CPU session when --device asked for a GPU
     extra: dict[str, Any] = field(default_factory=dict)
 
 

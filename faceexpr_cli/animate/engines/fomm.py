@@ -92,7 +92,7 @@ class FommEngine(Engine):
         weights = None if self.weights == "random" else Path(self.weights)
         source = ModelSource(self.card, weights=weights, model=self.model, derive_shapes=derive)
         session = SessionConfig(device=self.options.device,
-                                allow_cpu_fallback=bool(self.options.extra.get("allow_cpu_fallback", False)))
+                                allow_cpu_fallback=self.options.allow_cpu_fallback)
         parts, self.onnx_dir = cached_predictors(source, session, ExportOptions(tiny=self.options.tiny, latency_runs=1))
         self._kp, self._gen = parts["kp_detector"], parts["generator"]
 

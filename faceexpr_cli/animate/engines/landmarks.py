@@ -67,7 +67,7 @@ class LandmarksEngine(Engine):
         from faceexpr_cli.onnx.session import SessionConfig
 
         session = SessionConfig(device=self.options.device,
-                                allow_cpu_fallback=bool(self.options.extra.get("allow_cpu_fallback", False)))
+                                allow_cpu_fallback=self.options.allow_cpu_fallback)
         parts, self.onnx_dir = cached_predictors(ModelSource(self.card, model=self.warp), session,
                                                  ExportOptions(tiny=self.options.tiny, latency_runs=1))
         self._onnx = parts[self.card.onnx.parts[0].name]

@@ -26,13 +26,15 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
 FaceBackendOpt = Annotated[str, typer.Option("--face-backend", help="Face layer backend for landmarks/crops.")]
 MaxFramesOpt = Annotated[int | None, typer.Option("--max-frames", min=1, help="Use at most this many frames.")]
+FallbackOpt = Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --backend onnx: run on the CPU when "
+                                           "the GPU provider is not available instead of failing.")]
 
 
-def _engine_options(checkpoint, config, backend, device, batch, face_backend):
+def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False):
     from faceexpr_cli.animate.engines import EngineOptions
 
     return EngineOptions(checkpoint=checkpoint, config=config, backend=backend, device=device, batch=batch,
-                         face_backend=face_backend)
+                         face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback)
 
 
 @animate_app.callback()
@@ -65,6 +67,7 @@ def animate(
     batch: BatchOpt = 8,
     face_backend: FaceBackendOpt = "dlib",
     max_frames: MaxFramesOpt = None,
+    allow_cpu_fallback: FallbackOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Animate the face in --source with the motion of --driving.
@@ -93,7 +96,8 @@ def animate(
     opts = AnimateOptions(engine=engine, relative=relative, adapt_scale=adapt_scale, reference=reference,
                           find_best_frame=find_best_frame, crop=crop, crop_increase=crop_increase,
                           paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
-                          engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend))
+                          engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
+                                                         allow_cpu_fallback))
     result = run(source, driving, out, opts)
     if json_out:
         print_json(result.to_dict())
@@ -116,6 +120,7 @@ def animate_eval(
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 8,
     face_backend: FaceBackendOpt = "dlib",
+    allow_cpu_fallback: FallbackOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Reconstruction metrics (source = first frame, rebuild every frame): L1, AKD, AED.
@@ -127,7 +132,8 @@ def animate_eval(
     from faceexpr_cli.console import print_json, print_table
 
     opts = EvalOptions(engine=engine, every=every, max_frames=max_frames,
-                       engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend))
+                       engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
+                                                      allow_cpu_fallback))
     summary = evaluate(list(videos), out, opts)
     if json_out:
         print_json(summary)
