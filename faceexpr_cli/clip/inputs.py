@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.errors import DataError, MissingFileError, UsageError
+from faceexpr_cli.inputs import unique_by_source
 from faceexpr_cli.transcripts import Timeline, find_transcript, load_transcript
 from faceexpr_cli.transcripts.readers.table import _sniff as is_word_table
 
@@ -69,13 +70,7 @@ def resolve_inputs(paths: list[str | Path], *, transcript: str | Path | None = N
         if len(found) != 1 or found[0].video is None:
             raise UsageError("--transcript goes with exactly one video", "put transcripts next to videos instead")
         found[0].transcript, found[0].timeline = Path(transcript), None
-    seen: set[str] = set()
-    unique = []
-    for item in found:
-        if item.source not in seen:
-            seen.add(item.source)
-            unique.append(item)
-    return unique
+    return unique_by_source(found)
 
 
 def _is_transcript(p: Path) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceexpr_cli.errors import DataError, MissingFileError
+from faceexpr_cli.inputs import unique_by_source
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv",
                   ".wmv", ".3gp", ".ogv"}
@@ -72,10 +73,4 @@ def expand_inputs(inputs: list[str | Path], exclude: str | Path | None = None) -
             items.extend(_from_manifest(path))
         else:
             items.append(Item(str(path.resolve())))
-    seen: set[str] = set()
-    unique = []
-    for it in items:
-        if it.source not in seen:
-            seen.add(it.source)
-            unique.append(it)
-    return unique
+    return unique_by_source(items)

@@ -20,7 +20,7 @@ from faceexpr_cli.crop import geometry
 from faceexpr_cli.crop.inputs import Item
 from faceexpr_cli.crop.manifest import new_row
 from faceexpr_cli.crop.options import CropOptions
-from faceexpr_cli.errors import FxError, MediaError
+from faceexpr_cli.errors import FxError
 from faceexpr_cli.face import FaceBackend, Track, TrackerOptions, Tracks, get_backend, track_faces
 from faceexpr_cli.face.types import Face
 
@@ -237,18 +237,13 @@ def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> T
 
 def process_video(item: Item, out: Path, opts: CropOptions, backend: FaceBackend | None = None) -> list[dict]:
     """All manifest rows for one source. Never raises for a bad video: the error goes into its row."""
-    from faceexpr_cli.media import probe
+    from faceexpr_cli.media.probe import probe_for_processing
 
     t0 = time.perf_counter()
     if item.skip:
         return [new_row(item.source, item.source_id, "skipped", item.skip)]
     try:
-        info = probe(item.source)
-        if info.width * info.height > opts.max_pixels:
-            raise MediaError(item.source, f"resolution {info.width}x{info.height} is above the limit "
-                                          f"({opts.max_pixels} pixels)", "raise --max-pixels or downscale it")
-        if not info.fps:
-            raise MediaError(item.source, "has no frame rate", "re-encode it")
+        info = probe_for_processing(item.source, opts.max_pixels, "raise --max-pixels or downscale it")
         backend = backend or get_backend(opts.backend, **opts.backend_options)
         tracks = track_source(item, info, opts, backend)
         if not tracks:

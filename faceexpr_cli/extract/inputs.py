@@ -14,6 +14,7 @@ from typing import Any
 
 from faceexpr_cli.crop.inputs import Item, expand_inputs
 from faceexpr_cli.errors import MissingFileError, UsageError
+from faceexpr_cli.inputs import unique_by_source
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".jsonl")
 
@@ -77,10 +78,4 @@ def expand(inputs: list[str | Path], exclude: str | Path | None = None) -> list[
             items.extend(_from_table(path))
         else:
             items.extend(VideoItem(it.source, skip=it.skip) for it in expand_inputs([path], exclude=exclude))
-    seen: set[str] = set()
-    unique = []
-    for it in items:
-        if it.source not in seen:
-            seen.add(it.source)
-            unique.append(it)
-    return unique
+    return unique_by_source(items)

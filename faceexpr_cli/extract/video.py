@@ -124,7 +124,7 @@ def _arrays(p: Plan) -> dict[str, np.ndarray]:
 def extract_video(item: VideoItem, out: Path, model: ExpressionModel, opts: ExtractOptions, backend: FaceBackend,
                   settings: str, on_frames: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The index row of one input; its JSON (and, with faces, its .npz) written when the row says so."""
-    from faceexpr_cli.media import probe
+    from faceexpr_cli.media.probe import probe_for_processing
 
     t0 = time.perf_counter()
     common = {"backend": model.backend, "settings": settings}
@@ -133,12 +133,7 @@ def extract_video(item: VideoItem, out: Path, model: ExpressionModel, opts: Extr
     if item.error:
         return records.new_row(item, "error", item.error, **common)
     try:
-        info = probe(item.source)
-        if info.width * info.height > opts.max_pixels:
-            raise MediaError(item.source, f"resolution {info.width}x{info.height} is above the limit "
-                                          f"({opts.max_pixels} pixels)", "downscale it first")
-        if not info.fps:
-            raise MediaError(item.source, "has no frame rate", "re-encode it")
+        info = probe_for_processing(item.source, opts.max_pixels)
         tracks = _track(item, info, opts, backend)
         p = plan(tracks, opts.stride, opts.margin, opts.min_face)
         stem = records.output_stem(item)

@@ -155,6 +155,16 @@ def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
         )
 
 
+def probe_for_processing(path: str | Path, max_pixels: int | None = None, hint: str = "downscale it first") -> VideoInfo:
+    """``probe`` plus what a frame pipeline needs: a frame rate, and at most ``max_pixels`` per frame."""
+    info = probe(path)
+    if max_pixels is not None and info.width * info.height > max_pixels:
+        raise MediaError(path, f"resolution {info.width}x{info.height} is above the limit ({max_pixels} pixels)", hint)
+    if not info.fps:
+        raise MediaError(path, "has no frame rate", "re-encode it")
+    return info
+
+
 def _scan_packets(path: str | Path, fps: float) -> tuple[int, bool, float]:
     """Count video packets and look at their timestamps: (frames, variable frame rate?, duration)."""
     import av

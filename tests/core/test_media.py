@@ -177,3 +177,12 @@ def test_truncated_mp4_with_index_is_reported_not_silently_short(truncated_fasts
 def test_audio_only_file(media_dir):
     with pytest.raises(MediaError, match="no video stream"):
         probe(media_dir / "tone.wav")
+
+
+def test_probe_for_processing_checks_frame_size(media_dir):
+    from faceexpr_cli.media.probe import probe_for_processing
+
+    assert probe_for_processing(media_dir / "cfr.mp4", max_pixels=96 * 64).frame_count == 50
+    with pytest.raises(MediaError, match="resolution 96x64 is above the limit") as exc:
+        probe_for_processing(media_dir / "cfr.mp4", max_pixels=1000, hint="raise --max-pixels")
+    assert "raise --max-pixels" in exc.value.one_line()
