@@ -42,6 +42,15 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def parse_key_values(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["upsample=1", "detector=cnn"]`` -> ``{"upsample": 1, "detector": "cnn"}`` (values parsed as YAML)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = parse_override(pair)
+        values[".".join(key)] = value
+    return values
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
     """Set each dotted key; a key that does not exist in the file is an error naming key and file.
 

@@ -11,13 +11,9 @@ from faceexpr_cli.cli.options import JsonOpt, OutDirOpt
 
 
 def _face_options(pairs: list[str]) -> dict:
-    from faceexpr_cli.config.yaml_io import parse_override
+    from faceexpr_cli.config.yaml_io import parse_key_values
 
-    opts = {}
-    for pair in pairs:
-        key, value = parse_override(pair)
-        opts[".".join(key)] = value
-    return opts
+    return parse_key_values(pairs)
 
 
 def extract_feats(
