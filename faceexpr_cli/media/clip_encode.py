@@ -36,12 +36,14 @@ class AudioCursor:
             vs = self._container.streams.video[0] if self._container.streams.video else None
             t0 = float(vs.start_time * vs.time_base) if vs is not None and vs.start_time is not None else 0.0
         self.t0 = t0
+        self.last_real = 0  # samples of the last ``read`` that came from the source (the rest is silence)
         if self.stream is None:
             return
         self.stream.thread_type = "AUTO"
         self.rate = self.stream.codec_context.sample_rate
-        self.layout = self.stream.codec_context.layout.name
         self.channels = self.stream.codec_context.layout.nb_channels
+        # A WAV states no channel order ("1 channels"), which the AAC encoder refuses: name the usual one.
+        self.layout = {1: "mono", 2: "stereo"}.get(self.channels, self.stream.codec_context.layout.name)
         self._resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
         self._buf = np.zeros((self.channels, 0), np.float32)
         self._buf_start = 0.0
@@ -50,6 +52,15 @@ class AudioCursor:
 
     def close(self) -> None:
         self._container.close()
+
+    @property
+    def extent(self) -> tuple[float, float | None]:
+        """(start, end) of the audio stream in seconds on the video clock; end None when the file states none."""
+        s = self.stream
+        tb = s.time_base
+        start = (float(s.start_time * tb) if s.start_time is not None else 0.0) - self.t0
+        end = start + float(s.duration * tb) if s.duration else None
+        return start, end
 
     def _restart(self, at: float) -> None:
         target = max(0.0, at - 0.5)
@@ -79,6 +90,7 @@ class AudioCursor:
         i0 = int(round((start - buf_start) * self.rate))
         out = np.zeros((self.channels, n), np.float32)
         lo, hi = max(0, i0), min(self._buf.shape[1], i0 + n)
+        self.last_real = max(0, hi - lo)
         if hi > lo:
             out[:, lo - i0:hi - i0] = self._buf[:, lo:hi]
         drop = max(0, i0 - self.rate)  # keep a second before ``start`` for overlapping clips

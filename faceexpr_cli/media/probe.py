@@ -122,13 +122,18 @@ def probe(path: str | Path, count_frames: bool = True) -> VideoInfo:
         frame_count = int(vs.frames or 0)
         is_vfr = False
         if count_frames:
-            declared = int(vs.frames or 0)
-            frame_count, is_vfr, demux_duration = _scan_packets(path, fps)
-            if declared and frame_count < declared - 1:
-                raise MediaError(path, f"is truncated: {frame_count} of {declared} frames are present",
+            from faceexpr_cli.media.timeline import frame_times
+
+            ft = frame_times(path)
+            # Truncated means the demuxed stream ends early; packets an edit list discards are present, not frames.
+            if ft.declared and ft.demuxed < ft.declared - 1:
+                raise MediaError(path, f"is truncated: {ft.demuxed} of {ft.declared} frames are present",
                                  "re-download or re-export it")
-            if demux_duration > 0 and (duration <= 0 or abs(demux_duration - duration) > 0.5):
-                duration = demux_duration
+            frame_count, is_vfr = len(ft), ft.is_vfr
+            if ft.end > 0:
+                duration = ft.end
+            if is_vfr:  # no single rate describes the file: report the average, time everything by timestamps
+                fps = ft.average_fps
         if frame_count == 0 and fps > 0:
             frame_count = round(duration * fps)
         if rotation in (90, 270):
@@ -163,35 +168,6 @@ def probe_for_processing(path: str | Path, max_pixels: int | None = None, hint: 
     if not info.fps:
         raise MediaError(path, "has no frame rate", "re-encode it")
     return info
-
-
-def _scan_packets(path: str | Path, fps: float) -> tuple[int, bool, float]:
-    """Count video packets and look at their timestamps: (frames, variable frame rate?, duration)."""
-    import av
-
-    pts: list[int] = []
-    tb = Fraction(1, 1)
-    with open_container(path) as container:
-        vs = container.streams.video[0]
-        tb = vs.time_base or tb
-        try:
-            for packet in container.demux(vs):
-                if packet.size == 0 or packet.pts is None:
-                    continue
-                pts.append(packet.pts)
-        except av.error.FFmpegError:
-            pass  # a truncated file: count what is there
-    if not pts:
-        return 0, False, 0.0
-    pts.sort()
-    deltas = [b - a for a, b in zip(pts, pts[1:], strict=False) if b > a]
-    is_vfr = False
-    if len(deltas) > 2:
-        lo, hi = min(deltas), max(deltas)
-        is_vfr = hi > lo * 1.5 and (hi - lo) * tb > Fraction(1, 1000)
-    last = deltas[-1] if deltas else (1 / fps / tb if fps else 0)
-    duration = float((pts[-1] - pts[0] + last) * tb)
-    return len(pts), is_vfr, duration
 
 
 def as_fraction(value: float) -> Fraction:

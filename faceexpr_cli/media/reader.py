@@ -14,11 +14,13 @@ from faceexpr_cli.media.probe import _reason, open_container
 
 @dataclass
 class Frame:
-    """One decoded frame: ``index`` counts output frames, ``time`` is seconds from the stream start."""
+    """One decoded frame: ``index`` counts output frames, ``time`` is seconds from the stream start (the decoded
+    timestamp), ``duration`` how long it is shown (from the stream's frame times; 1/fps when resampled)."""
 
     index: int
     time: float
     image: np.ndarray  # H x W x 3, uint8, RGB, upright (rotation applied)
+    duration: float = 0.0
 
 
 def _to_rgb(frame, size: tuple[int, int] | None, rotation: int) -> np.ndarray:
@@ -52,6 +54,9 @@ def iter_frames(
     """
     import av
 
+    from faceexpr_cli.media.timeline import frame_times
+
+    table = frame_times(path)
     with open_container(path) as container:
         if not container.streams.video:
             raise MediaError(path, "has no video stream", "pass a video file")
@@ -84,7 +89,9 @@ def iter_frames(
                 if fps is None:
                     if start is not None and t < start - 1e-6:
                         continue
-                    yield Frame(count, t, _to_rgb(frame, size, rotation))
+                    k = table.index_of(t)
+                    dur = float(table.durations[k]) if k is not None else last_delta
+                    yield Frame(count, t, _to_rgb(frame, size, rotation), dur)
                     count += 1
                     if max_frames is not None and count >= max_frames:
                         return
@@ -95,23 +102,27 @@ def iter_frames(
                     while next_out < t - 1e-9:
                         if next_out >= ht - 1e-9 or count == 0:
                             img = _to_rgb(hframe, size, hrot) if img is None else img
-                            yield Frame(count, next_out, img)
+                            yield Frame(count, next_out, img, 1.0 / fps)
                             count += 1
                             if max_frames is not None and count >= max_frames:
                                 return
                         next_out = (start or 0.0) + count / fps
                 held = (t, frame, rotation)
-            if natural_end and not start and vs.frames and decoded < vs.frames - 1:
-                raise MediaError(path, f"is truncated: the stream ends at frame {decoded} of {vs.frames}",
+            # Frames an edit list discards are not in the table, so only a real shortfall is reported.
+            if natural_end and table.declared and table.demuxed < table.declared - 1:
+                raise MediaError(path, f"is truncated: the stream ends at frame {table.demuxed} of {table.declared}",
                                  "re-download or re-export it")
+            if natural_end and not start and decoded < len(table) - 1:
+                raise MediaError(path, f"decoding ended at frame {decoded} of {len(table)}", "is the file damaged?")
             if held is not None:
                 ht, hframe, hrot = held
-                last_end = ht + last_delta
+                k = table.index_of(ht)
+                last_end = ht + (float(table.durations[k]) if k is not None else last_delta)
                 limit = min(last_end, end) if end is not None else last_end
                 img = None
                 while next_out < limit - 1e-9:
                     img = _to_rgb(hframe, size, hrot) if img is None else img
-                    yield Frame(count, next_out, img)
+                    yield Frame(count, next_out, img, 1.0 / fps)
                     count += 1
                     if max_frames is not None and count >= max_frames:
                         return

@@ -1,134 +1,309 @@
-"""Writing H.264 mp4 from RGB frames through an ffmpeg pipe, with an optional audio track from a source file.
+"""The one video writer: H.264 (+ AAC) through PyAV in process, with a timestamp per frame.
 
-Frames go to a temporary name that is renamed only when ffmpeg finished cleanly, so a crash never leaves a
-half-written file under the final name.
+crop, clip, animate and the sample builders all write through ``VideoWriter``:
+
+- Every frame carries its presentation time (seconds from the clip's first frame), so a clip cut from variable
+  frame rate footage keeps the source's timing; ``constant_fps`` resamples to a constant rate on purpose
+  (holding the latest frame at each output time). Without times, frames are ``1/fps`` apart.
+- The audio track is the source's audio over exactly the clip's span, encoded as the video goes, and padded with
+  silence where the source has none (never cut short, never cutting the video short). ``audio_coverage`` says
+  which part of the span had real audio; a span that lies wholly outside the source audio gets no audio stream.
+- A file target is written under a temporary name unique to the process and renamed only after a clean close,
+  so a crash never leaves a half-written file under the final name. A ``BytesIO`` target is written in memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import subprocess
+import io
+import os
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from faceexpr_cli.errors import MediaError
-from faceexpr_cli.media.ffmpeg import find_ffmpeg, last_error_line
 
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+TIME_BASE = Fraction(1, 90000)  # exact for 24/25/30/60 fps, 1001-based NTSC rates and the 1/600 of phones
 
 
 def temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.part")
+    """A temporary name beside ``path``, unique to this process (two runs never share one)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
 
 
-def audio_input_args(audio: str | Path, start: float = 0.0, duration: float | None = None) -> list[str]:
-    args = []
-    if start > 0:
-        args += ["-ss", f"{start:.6f}"]
-    if duration is not None:
-        args += ["-t", f"{duration:.6f}"]
-    return [*args, "-i", str(audio)]
+def rate_fraction(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
 
 
 class VideoWriter:
-    """``with VideoWriter("out.mp4", fps=25, audio="src.mp4", audio_start=3.0) as w: w.write(frame)``.
+    """``with VideoWriter("out.mp4", fps=25, audio="src.mp4", audio_start=3.0) as w: w.write(frame, time=t)``.
 
-    Frames are RGB uint8 (H, W, 3), all the same size; odd sizes are padded to even for yuv420p.
-    The audio track (if the source has one) is cut to the same span and muxed as AAC.
+    ``path``: a ``.mp4``/``.mov``/``.mkv`` path or an ``io.BytesIO`` (mp4). ``fps``: the rate of frames written
+    without a time, and the encoder's rate hint. ``audio``: a file whose first audio stream supplies the track, or
+    an ``AudioCursor`` over one (shared by many clips of one source); ``audio_start`` is the source time (s, on
+    the source's video clock) of the clip's first frame. Frames are RGB uint8 (H, W, 3) arrays or
+    ``av.VideoFrame``; odd sizes are padded to even for yuv420p.
     """
 
     def __init__(
         self,
-        path: str | Path,
-        fps: float,
+        path: str | Path | io.BytesIO,
+        fps: float | None = None,
         *,
-        audio: str | Path | None = None,
+        audio=None,
         audio_start: float = 0.0,
         audio_duration: float | None = None,
+        constant_fps: float | None = None,
+        size: tuple[int, int] | None = None,
         crf: int = 18,
         preset: str = "veryfast",
         codec: str = "libx264",
+        threads: int = 0,
     ):
-        self.path = Path(path)
-        if self.path.suffix.lower() not in _FORMATS:
+        self.buffer = path if isinstance(path, io.BytesIO) else None
+        self.path = Path("clip.mp4") if self.buffer is not None else Path(path)
+        if self.buffer is None and self.path.suffix.lower() not in _FORMATS:
             raise MediaError(self.path, f"unsupported video suffix '{self.path.suffix}'", "use .mp4, .mov or .mkv")
-        self.fps = float(fps)
-        self.audio = Path(audio) if audio else None
-        self.audio_start = audio_start
+        self.fps = float(constant_fps or fps or 25.0)
+        self.constant_fps = float(constant_fps) if constant_fps else None
+        self.audio_source = audio
+        self.audio_start = float(audio_start)
         self.audio_duration = audio_duration
-        self.crf = crf
-        self.preset = preset
-        self.codec = codec
-        self.frames = 0
-        self._proc: subprocess.Popen | None = None
-        self._size: tuple[int, int] | None = None
-        self._tmp = temp_path(self.path)
+        self.size = size
+        self.crf, self.preset, self.codec, self.threads = crf, preset, codec, threads
+        self.frames = 0  # frames in the file
+        self.duration = 0.0  # seconds, after close
+        self.has_audio = False
+        self.audio_coverage = 0.0
+        self._out = None
+        self._vs = None
+        self._as = None
+        self._cursor = None
+        self._own_cursor = False
+        self._wh: tuple[int, int] | None = None
+        self._last_t: float | None = None  # time of the last frame handed to the encoder
+        self._pending = None  # (frame, time) encoded once the next frame's time gives its duration
+        self._held = None  # constant rate: (time, frame) waiting for the next input time
+        self._next_out = 0.0
+        self._audio_done = 0  # samples written
+        self._audio_real = 0  # of which from the source (not silence)
+        self._tmp = temp_path(self.path) if self.buffer is None else None
+
+    # -- set-up -------------------------------------------------------------------------------------------
+    def _open_audio(self) -> None:
+        from faceexpr_cli.media.clip_encode import AudioCursor
+
+        src = self.audio_source
+        if src is None:
+            return
+        if isinstance(src, AudioCursor):
+            cursor = src
+        else:
+            cursor, self._own_cursor = AudioCursor(src), True
+        if cursor.stream is None:
+            self._close_cursor(cursor)
+            return
+        lo, hi = cursor.extent
+        span_end = self.audio_start + (self.audio_duration if self.audio_duration is not None else float("inf"))
+        if hi is not None and (self.audio_start >= hi - 1e-3 or span_end <= lo + 1e-3):
+            self._close_cursor(cursor)  # the clip lies wholly outside the source's audio: no track at all
+            return
+        self._cursor = cursor
+
+    def _close_cursor(self, cursor) -> None:
+        if self._own_cursor:
+            cursor.close()
+        self._own_cursor = False
 
     def _start(self, width: int, height: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{self.fps:.6f}", "-i", "pipe:0"]
-        maps = ["-map", "0:v:0"]
-        if self.audio is not None:
-            cmd += audio_input_args(self.audio, self.audio_start, self.audio_duration)
-            maps += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k"]
-        cmd += maps
-        cmd += ["-c:v", self.codec, "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
-        if width % 2 or height % 2:
-            cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
-        if self.audio is not None:
-            cmd += ["-shortest"]
-        cmd += ["-movflags", "+faststart", "-f", _FORMATS[self.path.suffix.lower()], str(self._tmp)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        self._size = (width, height)
+        import av
 
-    def write(self, frame: np.ndarray) -> None:
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"frames must be HxWx3 uint8, got {frame.shape} {frame.dtype}")
-        h, w = frame.shape[:2]
-        if self._proc is None:
-            self._start(w, h)
-        elif (w, h) != self._size:
-            raise ValueError(f"frame size changed from {self._size} to {(w, h)}")
-        assert self._proc is not None and self._proc.stdin is not None
+        self._open_audio()
+        w, h = self.size or (width, height)
+        w, h = w + w % 2, h + h % 2  # yuv420p needs even sizes: odd ones are padded by repeating the edge
+        if w < 2 or h < 2:
+            raise MediaError(self.path, f"frame size {width}x{height} is too small to encode")
+        if self.buffer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, fmt = str(self._tmp), _FORMATS[self.path.suffix.lower()]
+        else:
+            target, fmt = self.buffer, "mp4"
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") and self.buffer is None else {}
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError as exc:
-            err = self._proc.stderr.read() if self._proc.stderr else b""
+            self._out = av.open(target, "w", format=fmt, options=options)
+            vs = self._out.add_stream(self.codec, rate=rate_fraction(self.fps))
+            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            vs.time_base = TIME_BASE
+            vs.codec_context.time_base = TIME_BASE
+            vs.codec_context.thread_count = self.threads
+            vs.options = {"crf": str(self.crf), "preset": self.preset}
+            self._vs = vs
+            if self._cursor is not None:
+                a = self._out.add_stream("aac", rate=self._cursor.rate)
+                a.layout = self._cursor.layout
+                a.bit_rate = 128000
+                a.options = {"aac_coder": "fast"}
+                self._as = a
+        except (av.error.FFmpegError, ValueError) as exc:
             self._abort()
-            raise MediaError(self.path, f"ffmpeg stopped: {last_error_line(err)}") from exc
+            raise MediaError(self.path, f"cannot start the encoder ({exc})") from exc
+        self._wh = (w, h)
+
+    # -- frames ---------------------------------------------------------------------------------------------
+    def write(self, frame, time: float | None = None) -> None:
+        """Add a frame shown from ``time`` (s from the clip's first frame; default: ``frames / fps``)."""
+        import av
+
+        if isinstance(frame, av.VideoFrame):
+            w, h = frame.width, frame.height
+        else:
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f"frames must be HxWx3 uint8, got {frame.shape} {frame.dtype}")
+            h, w = frame.shape[:2]
+        if self._out is None:
+            self._start(w, h)
+            self._in_size = (w, h)
+        elif (w, h) != self._in_size:
+            raise ValueError(f"frame size changed from {self._in_size} to {(w, h)}")
+        if time is None:
+            time = (self._held[0] + 1 / self.fps) if self._held is not None else (
+                0.0 if self._last_t is None else self._last_t + 1 / self.fps)
+        if self._last_t is not None and time <= self._last_t + 1e-6 and self.constant_fps is None:
+            raise ValueError(f"frame times must increase ({time:.6f} after {self._last_t:.6f})")
+        if self.constant_fps is None:
+            self._encode(frame, time)
+            return
+        if self._held is not None:
+            self._emit_held(until=time)
+        self._held = (time, frame)
+
+    def _emit_held(self, until: float) -> None:
+        t_held, frame = self._held
+        while self._next_out < until - 1e-9:
+            if self._next_out >= t_held - 1e-9 or self.frames == 0:
+                self._encode(frame, self._next_out)
+            self._next_out = self.frames / self.constant_fps
+
+    def _encode(self, frame, time: float) -> None:
+        """Queue a frame; the previous one is encoded now that its duration is known."""
+        import av
+
+        w, h = self._wh
+        if not isinstance(frame, av.VideoFrame):
+            ph, pw = (h - frame.shape[0], w - frame.shape[1]) if self.size is None else (0, 0)
+            if ph or pw:
+                frame = np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        if frame.width != w or frame.height != h or frame.format.name != "yuv420p":
+            frame = frame.reformat(width=w, height=h, format="yuv420p")
+        else:
+            frame = frame.reformat(format="yuv420p")  # a copy: the source's frame may be reused by its decoder
+        self._flush_pending(until=time)
+        self._pending = (frame, time)
+        self._last_t = time
         self.frames += 1
 
-    def write_all(self, frames: Iterable[np.ndarray]) -> None:
-        for frame in frames:
-            self.write(frame)
+    def _flush_pending(self, until: float) -> None:
+        import av
 
-    def close(self) -> Path:
-        if self._proc is None:
+        if self._pending is None:
+            return
+        frame, t = self._pending
+        self._pending = None
+        self._write_audio(until=t)
+        frame.pts = round(t / TIME_BASE)
+        frame.duration = max(1, round(until / TIME_BASE) - frame.pts)
+        frame.time_base = TIME_BASE
+        frame.pict_type = av.video.frame.PictureType.NONE  # do not force the source's key frames
+        self._mux(self._vs.encode(frame))
+
+    def _mux(self, packets) -> None:
+        import av
+
+        try:
+            self._out.mux(packets)
+        except av.error.FFmpegError as exc:
+            raise MediaError(self.path, f"writing failed ({exc})") from exc
+
+    # -- audio ----------------------------------------------------------------------------------------------
+    def _write_audio(self, until: float, final: bool = False) -> None:
+        """Encode the source audio of the clip's [0, until) not written yet: whole AAC frames as the video goes,
+        the rest when ``final``."""
+        import av
+
+        if self._as is None:
+            return
+        rate = self._cursor.rate
+        n = int(round(until * rate)) - self._audio_done
+        if not final:
+            n -= n % 1024
+        if n <= 0:
+            return
+        wave = self._cursor.read(self.audio_start + self._audio_done / rate, n / rate)
+        self._audio_real += self._cursor.last_real
+        data = np.ascontiguousarray(wave[:, :n], dtype=np.float32)
+        for s in range(0, data.shape[1], 1024):
+            chunk = np.ascontiguousarray(data[:, s:s + 1024])
+            af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=self._as.layout.name)
+            af.sample_rate = rate
+            af.pts = self._audio_done + s
+            af.time_base = Fraction(1, rate)
+            self._mux(self._as.encode(af))
+        self._audio_done += data.shape[1]
+
+    # -- the end --------------------------------------------------------------------------------------------
+    def close(self, end: float | None = None) -> Path:
+        """Finish the file. ``end``: when the last frame stops being shown (s from the clip's first frame)."""
+        if self._out is None:
             raise MediaError(self.path, "no frames were written")
-        assert self._proc.stdin is not None
-        self._proc.stdin.close()
-        err = self._proc.stderr.read() if self._proc.stderr else b""
-        code = self._proc.wait()
-        self._proc = None
-        if code != 0:
-            self._tmp.unlink(missing_ok=True)
-            raise MediaError(self.path, f"ffmpeg failed: {last_error_line(err)}")
+        try:
+            if self.constant_fps is not None and self._held is not None:
+                stop = end if end is not None else self._held[0] + 1 / self.constant_fps
+                self._emit_held(until=stop)
+                end = self.frames / self.constant_fps
+            last = self._last_t or 0.0
+            if end is None or end <= last + 1e-6:
+                end = last + 1 / self.fps
+            self.duration = end
+            self._flush_pending(until=end)
+            self._mux(self._vs.encode(None))
+            if self._as is not None:
+                self._write_audio(until=end, final=True)
+                self._mux(self._as.encode(None))
+                total = self._audio_done
+                self.audio_coverage = round(min(1.0, self._audio_real / total), 4) if total else 0.0
+                self.has_audio = self._audio_real > 0
+            self._out.close()
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            if self._cursor is not None:
+                self._close_cursor(self._cursor)
+        self._out = None
+        if self.buffer is not None:
+            return self.path
         self._tmp.replace(self.path)
         return self.path
 
     def _abort(self) -> None:
-        if self._proc is not None:
-            if self._proc.stdin:
-                with contextlib.suppress(OSError):
-                    self._proc.stdin.close()
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
-        self._tmp.unlink(missing_ok=True)
+        if self._out is not None:
+            with contextlib.suppress(Exception):  # tearing down a failed file
+                self._out.close()
+            self._out = None
+        if self._cursor is not None:
+            self._close_cursor(self._cursor)
+            self._cursor = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Drop the file (nothing is left under either name)."""
+        self._abort()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -142,5 +317,6 @@ class VideoWriter:
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kwargs) -> Path:
     with VideoWriter(path, fps, **kwargs) as writer:
-        writer.write_all(frames)
+        for frame in frames:
+            writer.write(frame)
     return Path(path)
