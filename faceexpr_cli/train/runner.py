@@ -24,6 +24,7 @@ from faceexpr_cli.train import distributed as D
 from faceexpr_cli.train.data import BatchStream, SubjectTable, make_sample_clips, open_source
 from faceexpr_cli.train.monitor import Monitor
 from faceexpr_cli.train.schedule import CombinedSchedule
+from faceexpr_cli.train.subjects import check_subjects
 from faceexpr_cli.train.tasks import TASKS
 
 
@@ -146,10 +147,12 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) ->
     tokenizer, tok_card, tok_args = _tokenizer(recipe, run_dir, info, ckpt is not None)
     if data.size % tokenizer.patch_size:
         raise ConfigError(f"data.size {data.size} is not a multiple of the patch size {tokenizer.patch_size}")
-    source = open_source(path, data.size, data.frames, data.fps, data.cache_clips)
+    source = open_source(path, data.size, data.frames, data.fps, data.cache_clips, data.subject_from)
     torch.manual_seed(t.seed)
     task = TASKS[recipe.kind](recipe, tokenizer)
     subjects = _subjects(recipe, source, task, ckpt)
+    if info.main:
+        check_subjects(source.subjects(), data.subject_from)
     cards = {r: C.resolved_card(task.cards[r], task.args[r]) for r in task.roles}
     for role in task.roles:
         spec = getattr(recipe, role)

@@ -22,10 +22,14 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory 
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")]
 CacheOpt = Annotated[Path | None, typer.Option("--cache-tokens", help="Keep the frozen tokenizer's tokens here (fp16).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:N or auto (default: the recipe's).")]
+SubjectFromOpt = Annotated[str | None, typer.Option(
+    "--subject-from", help="Who is in a clip: auto, source (video), track (face track) or a manifest column; "
+                           "same as data.subject_from=...")]
 
 
 def run_recipe(kind: str, recipe: str | None, default: str, out: Path | None, resume: bool, cache: Path | None,
-               device: str | None, overrides: list[str] | None, json_out: bool) -> None:
+               device: str | None, overrides: list[str] | None, json_out: bool,
+               subject_from: str | None = None) -> None:
     """Load the recipe (the run's own when resuming), train, print the final figures."""
     from faceexpr_cli.config.recipes import load_recipe
     from faceexpr_cli.console import print_json, print_table
@@ -35,7 +39,8 @@ def run_recipe(kind: str, recipe: str | None, default: str, out: Path | None, re
     source: str | Path = name
     if resume and recipe is None and (run_dir / "recipe.yaml").is_file():
         source = run_dir / "recipe.yaml"
-    cfg = load_recipe(source, overrides or [], kind=kind)
+    overrides = [*(overrides or []), *([f"data.subject_from={subject_from}"] if subject_from else [])]
+    cfg = load_recipe(source, overrides, kind=kind)
     from faceexpr_cli.train.runner import run
 
     result = run(cfg, run_dir, resume=resume, cache_tokens=cache, device=device)
@@ -63,16 +68,19 @@ def joint(
     resume: ResumeOpt = False,
     cache_tokens: CacheOpt = None,
     device: DeviceOpt = None,
+    subject_from: SubjectFromOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train the expression transformer and the reconstruction model together (seed 000's joint run).
 
     Examples: [cyan]fx train joint --recipe joint-tiny data.path=sample[/],
     [cyan]fx train joint --recipe joint-518 data.path=clips/ trainer.max_steps=1000 --cache-tokens cache/[/],
+    [cyan]fx train joint --recipe joint-518 data.path=crops/ --subject-from track[/] (an fx crop folder),
     [cyan]fx train joint --out runs/joint-518 --resume[/],
     [cyan]torchrun --nproc_per_node 2 -m faceexpr_cli train joint --recipe joint-518 data.path=clips/[/]
     """
-    run_recipe("train-joint", recipe, "joint-518", out, resume, cache_tokens, device, overrides, json_out)
+    run_recipe("train-joint", recipe, "joint-518", out, resume, cache_tokens, device, overrides, json_out,
+               subject_from)
 
 
 @train_app.command("expression")
@@ -83,6 +91,7 @@ def expression(
     resume: ResumeOpt = False,
     cache_tokens: CacheOpt = None,
     device: DeviceOpt = None,
+    subject_from: SubjectFromOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train the causal expression predictor on a trained expression transformer's tokens.
@@ -90,7 +99,7 @@ def expression(
     Examples: [cyan]fx train expression --recipe expression-tiny expression.init=runs/joint-tiny data.path=sample[/]
     """
     run_recipe("train-expression", recipe, "expression-predictor", out, resume, cache_tokens, device, overrides,
-               json_out)
+               json_out, subject_from)
 
 
 def register(app: typer.Typer) -> None:

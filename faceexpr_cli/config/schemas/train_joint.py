@@ -40,6 +40,9 @@ class DataSpec(_Strict):
     workers: int = Field(2, ge=0, description="threads decoding the next batches ahead")
     cache_clips: int = Field(64, ge=0, description="decoded clips kept in memory")
     subjects: str | None = Field(None, description="a subjects.json to reuse (e.g. from an earlier run)")
+    subject_from: str = Field("auto", min_length=1,
+                              description="who is in a clip: auto (the subject a record names, else the source "
+                                          "video), source, track (source + face track) or a manifest column")
 
 
 class Ramp(_Strict):
