@@ -3,9 +3,11 @@ the face-cropped clip with its crop boxes.
 
 Frames come from the same one-pass span decoder as plain cuts; the face tracker from ``faceexpr_cli.face`` runs
 on each window with detection on every frame (``stride=1``, the rule's "every frame"). The crop is a square of
-fixed side (the window's median face size plus a margin) following the smoothed face box, resized to
-``face_size`` with the aspect kept (the seed stretched the box instead). The backend is loaded once per run,
-not once per clip (a seed bug).
+fixed side (the window's median face size plus a margin) following the smoothed face box, shifted inside the
+frame where it would leave it (no letterbox at the edge of 16:9 footage), resized to ``face_size`` with the
+aspect kept (the seed stretched the box instead). Only a square larger than the frame's short side still
+reaches outside; that part is filled by ``face_fill`` (``crop.geometry.FILLS``, blur by default). The backend
+is loaded once per run, not once per clip (a seed bug).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def face_counts_reason(counts: np.ndarray) -> str:
 def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writer: DatasetWriter,
                    base: dict) -> Iterator[FaceCut]:
     """Yield face-cropped clips for the windows that pass; record the others as dropped rows."""
-    from faceexpr_cli.crop.geometry import crop_square, follow_crops
+    from faceexpr_cli.crop.geometry import DEFAULT_FILL, crop_square, follow_crops
     from faceexpr_cli.face import TrackerOptions, track_faces
     from faceexpr_cli.media.clip_encode import AudioCursor, encode_clip
     from faceexpr_cli.media.clipping import iter_span_frames, nominal_fps
@@ -63,6 +65,7 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
     cursor = AudioCursor(item.video)
     has_audio = cursor.stream is not None
     size = s.face_size - s.face_size % 2
+    fill = getattr(s, "face_fill", None) or DEFAULT_FILL  # a ClipSettings field once clip/pipeline.py has one
     try:
         for span in iter_span_frames(item.video, [(w.start, w.end) for w in windows], threads=s.threads):
             w = windows[span.index]
@@ -81,8 +84,8 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
             for t in tracks:
                 boxes[t.frames] = t.boxes
                 scores[t.frames] = t.scores
-            crops = follow_crops(boxes, FACE_MARGIN)
-            frames = [crop_square(img, box, size) for img, box in zip(images, crops, strict=True)]
+            crops = follow_crops(boxes, FACE_MARGIN, frame=(images[0].shape[1], images[0].shape[0]))
+            frames = [crop_square(img, box, size, fill=fill) for img, box in zip(images, crops, strict=True)]
             n = len(frames)
             wave = cursor.read(span.start, n / fps) if has_audio else None
             data = encode_clip(frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
@@ -90,7 +93,7 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
                                threads=s.threads)
             extra = {"faces": {
                 "backend": name, "rule": "exactly one face in every frame", "size": size, "margin": FACE_MARGIN,
-                "source_size": [images[0].shape[1], images[0].shape[0]],
+                "fill": fill, "source_size": [images[0].shape[1], images[0].shape[0]],
                 "crop_boxes": np.round(crops, 2).tolist(), "face_boxes": np.round(boxes, 2).tolist(),
                 "scores": np.round(scores, 3).tolist()}}
             yield FaceCut(span.index, data, w.start, w.end, span.start, span.start + n / fps, n, fps, size, size,

@@ -34,6 +34,38 @@ from torch.utils.data import IterableDataset, get_worker_info
 from faceexpr_cli.console import log
 from faceexpr_cli.dataset.sources import iter_shard, list_shards
 from faceexpr_cli.errors import FxError
+from faceexpr_cli.registry import Registry
+
+# (T, H, W, 3) frames, (width, height) -> (T, height, width, 3): how ``ClipDataset(size=...)`` fits a clip.
+RESIZE: Registry[Callable[[np.ndarray, tuple[int, int]], np.ndarray]] = Registry("resize mode")
+
+
+def _resize_all(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    w, h = size
+    if frames.shape[1:3] == (h, w):
+        return frames
+    interp = cv2.INTER_AREA if w * h < frames.shape[1] * frames.shape[2] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+
+
+@RESIZE.register("crop")
+def fit_crop(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Aspect kept: scaled so the clip covers ``size`` (the short side for a square), then centre-cropped."""
+    w, h = size
+    src_h, src_w = frames.shape[1:3]
+    scale = max(w / src_w, h / src_h)
+    mid_w, mid_h = max(w, round(src_w * scale)), max(h, round(src_h * scale))
+    mid = _resize_all(frames, (mid_w, mid_h))
+    x0, y0 = (mid_w - w) // 2, (mid_h - h) // 2
+    return np.ascontiguousarray(mid[:, y0:y0 + h, x0:x0 + w])
+
+
+@RESIZE.register("squash")
+def fit_squash(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Stretched to ``size`` whatever the clip's aspect (faces in 16:9 clips come out wide at 1:1)."""
+    return _resize_all(frames, size)
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -46,7 +78,9 @@ class ClipDataset(IterableDataset):
     """Stream clips from a dataset folder made by ``fx clip``, tar shards (paths or a glob), or a folder of mp4s.
 
     ``num_frames`` fixes T (clips are cut or padded; ``temporal="random"`` picks a random start inside longer
-    clips); ``fps`` resamples; ``size`` (w, h) or an int (square) resizes. ``shuffle`` is a buffer size
+    clips); ``fps`` resamples; ``size`` (w, h) or an int (square) resizes, keeping the aspect by default
+    (``resize="crop"``: the short side to ``size``, then a centre crop) or stretching (``resize="squash"``,
+    see ``RESIZE``). ``shuffle`` is a buffer size
     (True: 256, False/0: stored order). ``rank``/``world_size`` default to torch.distributed (or RANK/WORLD_SIZE).
     ``on_error="skip"`` logs and skips clips that do not decode; "raise" stops.
     """
@@ -58,6 +92,7 @@ class ClipDataset(IterableDataset):
         num_frames: int | None = None,
         fps: float | None = None,
         size: tuple[int, int] | int | None = None,
+        resize: str = "crop",
         audio: bool = True,
         sample_rate: int = 16000,
         channels: int = 1,
@@ -75,6 +110,8 @@ class ClipDataset(IterableDataset):
         self.num_frames = num_frames
         self.fps = fps
         self.size = (size, size) if isinstance(size, int) else (tuple(size) if size else None)
+        self.resize = resize
+        self._fit = RESIZE.get(resize)
         self.audio = audio
         self.sample_rate = sample_rate
         self.channels = channels
@@ -147,7 +184,7 @@ class ClipDataset(IterableDataset):
             start = 0.0
             if self.num_frames and self.temporal == "random":
                 start = self._random_start(raw.meta, rng)
-            clip = decode_clip(raw.video, size=self.size, fps=self.fps, start=start, num_frames=self.num_frames,
+            clip = decode_clip(raw.video, fps=self.fps, start=start, num_frames=self.num_frames,
                                audio=self.audio, sample_rate=self.sample_rate, channels=self.channels, name=raw.key)
         except FxError as exc:
             if self.on_error == "raise":
@@ -155,6 +192,8 @@ class ClipDataset(IterableDataset):
             log.warning("skipping %s from %s: %s", raw.key, raw.url, exc.one_line())
             return None
         frames, length = clip.frames, len(clip.frames)
+        if self.size is not None:
+            frames = self._fit(frames, self.size)
         if self.num_frames and length < self.num_frames:
             frames = np.concatenate([frames, np.repeat(frames[-1:], self.num_frames - length, axis=0)])
         t = len(frames)

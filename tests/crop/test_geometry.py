@@ -35,9 +35,20 @@ def test_leaves_frame_and_black_padding():
     assert not g.leaves_frame(np.array([[0, 0, 100, 100]]), 100, 100)
     assert g.leaves_frame(np.array([[-20, 0, 80, 100]]), 100, 100)
     img = np.full((100, 100, 3), 200, np.uint8)
-    out = g.crop_square(img, np.array([-50, 0, 50, 100]), 64)
+    out = g.crop_square(img, np.array([-50, 0, 50, 100]), 64, fill="black")
     assert out.shape == (64, 64, 3)
     assert out[:, :30].max() == 0 and out[:, 34:].min() == 200  # left half outside the frame: black
+
+
+def test_inside_frame_shifts_without_resizing():
+    boxes = np.array([[-20, 10, 80, 110], [550, -30, 650, 70], [100, -50, 500, 350]], np.float32)
+    np.testing.assert_allclose(g.inside_frame(boxes, 640, 360),
+                               [[0, 10, 100, 110], [540, 0, 640, 100], [100, -40, 500, 360]])
+    # longer than the frame along an axis: moved as little as possible so that it covers the whole frame
+    np.testing.assert_allclose(g.inside_frame(np.array([0, 10, 400, 410]), 640, 360), [0, 0, 400, 400])
+    np.testing.assert_allclose(g.inside_frame(np.array([10, 20, 50, 60]), 640, 360), [10, 20, 50, 60])
+    crops = g.union_crops(np.array([[-10, 100, 60, 170]], np.float32), 0.0, frame=(640, 360))
+    np.testing.assert_allclose(crops, [[0, 100, 70, 170]])
 
 
 def test_runs_and_pieces():
@@ -87,3 +98,5 @@ def test_options_are_checked():
         CropOptions(mode="zoom").validate()
     with pytest.raises(UsageError):
         CropOptions(size=4).validate()
+    with pytest.raises(UsageError, match="unknown --fill 'mirror'"):
+        CropOptions(fill="mirror").validate()

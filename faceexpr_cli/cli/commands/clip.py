@@ -57,6 +57,9 @@ def clip(
                                                         "frame; write face crops.")] = False,
     face_size: Annotated[int, typer.Option(help="Face crop size (square) with --faces.")] = 518,
     face_backend: Annotated[str | None, typer.Option(help="Face detector backend for --faces.")] = None,
+    fill: Annotated[str, typer.Option("--fill", "--face-fill", help="With --faces: a square that leaves the frame "
+                                      "is shifted inside it; what still falls outside is filled: black, "
+                                      "replicate, reflect or blur.")] = "blur",
     transcript: Annotated[Path | None, typer.Option(help="Transcript for a single video input.")] = None,
     transcript_format: Annotated[str | None, typer.Option(help="Force a transcript reader (webvtt, srt, "
                                                                 "whisper, seed, table).")] = None,
@@ -101,6 +104,11 @@ def clip(
                             face_size=face_size, face_backend=face_backend, shard_count=shard_count,
                             shard_bytes=int(shard_mb * 1024 * 1024))
     settings.check()
+    if faces:
+        from faceexpr_cli.crop.geometry import FILLS
+
+        FILLS.get(fill)  # an unknown name is a usage error before any work
+        settings.face_fill = fill  # read by clip/faces.py (ClipSettings has no field for it yet)
     items = resolve_inputs(list(inputs), transcript=transcript, transcript_format=transcript_format)
     run = run_clip(items, out, settings, overwrite=overwrite)
     if json_out:

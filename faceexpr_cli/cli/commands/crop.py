@@ -24,8 +24,11 @@ def crop(
     mode: Annotated[str, typer.Option("--mode", help="union: one fixed square per clip; follow: a square that "
                                                      "follows the face; align: rotated FFHQ-style square.")] = "union",
     margin: Annotated[float, typer.Option("--margin", help="Added on each side, as a fraction of the box.")] = 0.3,
-    out_of_frame: Annotated[str, typer.Option("--out-of-frame", help="pad (black) or drop clips whose crop "
+    out_of_frame: Annotated[str, typer.Option("--out-of-frame", help="pad (see --fill) or drop clips whose crop "
                                                                      "leaves the frame.")] = "pad",
+    fill: Annotated[str, typer.Option("--fill", help="A square that leaves the frame is shifted inside it; what "
+                                                     "still falls outside is filled: black, replicate, reflect "
+                                                     "or blur.")] = "blur",
     min_face: Annotated[float, typer.Option("--min-face", help="Minimum mean face size in source pixels.")] = 32.0,
     min_duration: Annotated[float, typer.Option("--min-duration", help="Shortest clip, seconds.")] = 1.0,
     max_duration: Annotated[float | None, typer.Option("--max-duration", help="Longer tracks are split, seconds.",
@@ -42,6 +45,9 @@ def crop(
                                                                    "(0: full frame).")] = 480,
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Identity embedding per clip.")] = True,
     audio: Annotated[bool, typer.Option("--audio/--no-audio", help="Keep the span's audio in each clip.")] = True,
+    fps: Annotated[float | None, typer.Option("--fps", help="Resample clips to this constant rate (default: keep "
+                                                            "the source's frame times, also when they vary).",
+                                              show_default=False)] = None,
     preset: Annotated[str, typer.Option("--preset", help="x264 preset of the clips (ultrafast..veryslow).")] = "superfast",
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse videos with more pixels per frame.")] = 4096 * 4096,
     workers: WorkersOpt = 1,
@@ -52,18 +58,19 @@ def crop(
 
     Examples: [cyan]fx crop talk.mp4 --out crops[/],
     [cyan]fx crop videos/ --out crops --size 518 --mode follow --workers 4[/],
-    [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/]
+    [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/],
+    [cyan]fx crop wide.mp4 --out crops --fill reflect[/]
     """
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
     from faceexpr_cli.crop import CropOptions, crop_videos
 
-    opts = CropOptions(size=size, mode=mode, margin=margin, out_of_frame=out_of_frame, min_face=min_face,
+    opts = CropOptions(size=size, mode=mode, margin=margin, out_of_frame=out_of_frame, fill=fill, min_face=min_face,
                        min_duration=min_duration, max_duration=max_duration, single_face=single_face,
                        score_threshold=score_threshold, backend=face_backend,
                        backend_options=_backend_options(face_opt or []), stride=stride,
-                       detect_size=detect_size or None, embed=embed, audio=audio, max_pixels=max_pixels,
-                       preset=preset)
+                       detect_size=detect_size or None, embed=embed, audio=audio, fps=fps,
+                       max_pixels=max_pixels, preset=preset)
     result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, raise_on_failure=False)
     s = result.stats
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
