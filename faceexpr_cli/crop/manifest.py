@@ -39,6 +39,9 @@ def schema():
         ("face_size", pa.float32()), ("min_face_size", pa.float32()), ("yaw_mean", pa.float32()),
         ("frontal_fraction", pa.float32()), ("jitter", pa.float32()), ("embedding", pa.list_(pa.float32())),
         ("has_audio", pa.bool_()), ("backend", pa.string()), ("seconds", pa.float64()),
+        # what the verified clip file holds (the span above is the source's; these are the file's)
+        ("duration", pa.float64()), ("audio_coverage", pa.float32()), ("fps_mode", pa.string()),
+        ("bytes", pa.int64()),
     ])
 
 
@@ -89,10 +92,21 @@ def done_sources(out: Path) -> dict[str, list[dict[str, Any]]]:
     done = {}
     for source, rows in by_source.items():
         final = all(r["status"] in DONE for r in rows)
-        clips_there = all((out / r["clip"]).is_file() for r in rows if r["status"] == "ok" and r["clip"])
+        clips_there = all(_clip_intact(out, r) for r in rows if r["status"] == "ok")
         if final and clips_there:
             done[source] = rows
     return done
+
+
+def _clip_intact(out: Path, row: dict[str, Any]) -> bool:
+    """An ``ok`` row is trusted only while its clip is on disk with the size it was verified at."""
+    if not row.get("clip"):
+        return False
+    path = out / row["clip"]
+    if not path.is_file():
+        return False
+    size = row.get("bytes")
+    return size is not None and path.stat().st_size == size  # rows from before sizes were kept are redone
 
 
 def write_manifest(out: Path, rows: list[dict[str, Any]]) -> Path:

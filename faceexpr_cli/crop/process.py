@@ -20,9 +20,24 @@ from faceexpr_cli.crop import geometry
 from faceexpr_cli.crop.inputs import Item
 from faceexpr_cli.crop.manifest import new_row
 from faceexpr_cli.crop.options import CropOptions
-from faceexpr_cli.errors import FxError
+from faceexpr_cli.errors import FxError, MediaError
 from faceexpr_cli.face import FaceBackend, Track, TrackerOptions, Tracks, get_backend, track_faces
 from faceexpr_cli.face.types import Face
+from faceexpr_cli.media.timeline import SAME_FRAME, FrameTimes, frame_times
+from faceexpr_cli.media.writer import VideoWriter
+
+
+@dataclass
+class Written:
+    """What the verified clip file holds."""
+
+    frames: int
+    duration: float
+    has_audio: bool
+    audio_coverage: float
+    fps_mode: str  # "source": the source's frame times kept; "constant": resampled to --fps
+    fps: float
+    bytes: int
 
 
 @dataclass
@@ -34,6 +49,7 @@ class ClipPlan:
     status: str = "ok"
     error: str | None = None
     embedding: np.ndarray | None = None
+    written: Written | None = None
 
     @property
     def first(self) -> int:
@@ -119,10 +135,55 @@ def _embedding_frames(plan: ClipPlan, k: int = 3) -> set[int]:
     return {int(det[i]) for i in np.linspace(0, len(det) - 1, min(k, len(det))).round().astype(int)}
 
 
+def _span(p: ClipPlan, table: FrameTimes) -> tuple[float, float]:
+    """The clip's span on the source clock: its first frame's time to its last frame's end."""
+    start, last = float(p.track.times[0]), float(p.track.times[-1])
+    k = table.index_of(last)
+    return start, last + (float(table.durations[k]) if k is not None else float(np.median(table.durations)))
+
+
+def _finish(w: VideoWriter, p: ClipPlan, item: Item, out: Path, span: float) -> None:
+    """Close a clip, open it again and check it; only a clip that is what its row says stays ``ok``."""
+    from faceexpr_cli.media.verify import verify_clip
+
+    path = out / clip_name(item, p)
+    expected = round(span * w.constant_fps) if w.constant_fps else len(p.track)
+    try:
+        w.close(end=span)
+        if w.frames < expected - 1:
+            raise MediaError(item.source, f"the video ended {expected - w.frames} frames before the clip's end")
+        verify_clip(path, frames=w.frames, duration=w.duration, audio=w.has_audio)
+    except FxError as exc:
+        path.unlink(missing_ok=True)
+        p.status, p.error = "error", exc.one_line()
+        return
+    p.written = Written(w.frames, w.duration, w.has_audio, w.audio_coverage,
+                        "constant" if w.constant_fps else "source", w.constant_fps or w.frames / w.duration,
+                        path.stat().st_size)
+    _write_sidecar(path.with_suffix(".json"), item, p)
+
+
+def _write_sidecar(path: Path, item: Item, p: ClipPlan) -> None:
+    """The clip's own record beside it, so a clip copied out of the run still says what it is."""
+    import json
+    import os
+
+    wr = p.written
+    start = float(p.track.times[0])
+    doc = {"source": item.source, "source_id": item.source_id, "subject": item.source, "track_id": p.track.track_id,
+           "segment": p.segment, "start_time": round(start, 6), "end_time": round(start + wr.duration, 6),
+           "start_frame": p.first, "end_frame": p.last, "frames": wr.frames, "duration": round(wr.duration, 6),
+           "fps_mode": wr.fps_mode, "fps": round(wr.fps, 6), "has_audio": wr.has_audio,
+           "audio_coverage": wr.audio_coverage, "bytes": wr.bytes}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Path, opts: CropOptions,
                 backend: FaceBackend) -> None:
     """The second decode: feed every planned clip's writer, compute identity embeddings on the way."""
-    from faceexpr_cli.media import VideoWriter, iter_frames
+    from faceexpr_cli.media import iter_frames
 
     todo = [p for p in plans if p.status == "ok"]
     if not todo:
@@ -132,13 +193,15 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
     embed_at = {id(p): (_embedding_frames(p) if want_embed else set()) for p in todo}
     vectors: dict[int, list[np.ndarray]] = {id(p): [] for p in todo}
     writers: dict[int, VideoWriter] = {}
-    first, last = min(p.first for p in todo), max(p.last for p in todo)
-    period = 1.0 / info.fps if info.fps else 0.04
+    first = min(p.first for p in todo)
+    table = frame_times(item.source)
+    spans = {id(p): _span(p, table) for p in todo}
     try:
         for frame in iter_frames(item.source, start=float(times[first]) if first else None,
-                                 end=float(times[last]) + period / 2):
-            pos = int(np.searchsorted(times, frame.time - period / 2))
-            if pos >= len(times) or abs(times[pos] - frame.time) > period / 2:
+                                 end=max(e for _, e in spans.values())):
+            # both decodes see the same timestamps: match exactly, never by a nominal or average period
+            pos = int(np.searchsorted(times, frame.time - SAME_FRAME))
+            if pos >= len(times) or abs(times[pos] - frame.time) > SAME_FRAME:
                 continue
             idx = int(tracks.frame_indices[pos])
             for p in todo:
@@ -146,32 +209,33 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
                     continue
                 k = idx - p.first
                 if p.mats is not None:
-                    import cv2
-
-                    crop = cv2.warpAffine(frame.image, p.mats[k], (opts.size, opts.size), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                else:
-                    crop = geometry.crop_square(frame.image, p.crops[k], opts.size)
+                    crop = geometry.warp_square(frame.image, p.mats[k], opts.size, fill=opts.fill)
+                else:  # shifted inside the frame first; the manifest records the box really cropped
+                    p.crops[k] = geometry.inside_frame(p.crops[k], frame.image.shape[1], frame.image.shape[0])
+                    crop = geometry.crop_square(frame.image, p.crops[k], opts.size, fill=opts.fill)
+                start, end = spans[id(p)]
                 w = writers.get(id(p))
                 if w is None:
-                    start = float(p.track.times[0])
                     w = writers[id(p)] = VideoWriter(
                         out / clip_name(item, p), info.fps, crf=opts.crf, preset=opts.preset,
                         audio=item.source if (opts.audio and info.has_audio) else None,
-                        audio_start=start, audio_duration=len(p.track) * period)
-                w.write(crop)
+                        audio_start=start, audio_duration=end - start, constant_fps=opts.fps)
+                w.write(crop, time=frame.time - start)
                 if idx in embed_at[id(p)]:
                     face = Face(p.track.raw_boxes[k], float(p.track.scores[k]))
                     backend.embed(frame.image, [face])
                     vectors[id(p)].append(face.embedding)
                 if idx == p.last:
-                    writers.pop(id(p)).close()
-        for w in writers.values():  # the stream ended early: keep what was written
-            w.close()
-        writers.clear()
+                    _finish(writers.pop(id(p)), p, item, out, end - start)
+        for pid in list(writers):  # the stream ended early: verification decides
+            p = next(q for q in todo if id(q) == pid)
+            _finish(writers.pop(pid), p, item, out, spans[pid][1] - spans[pid][0])
     finally:
         for w in writers.values():
-            w._abort()
+            w.abort()
+    for p in todo:
+        if p.status == "ok" and p.written is None:
+            p.status, p.error = "error", "no frame of the clip was decoded"
     for p in todo:  # the clip's identity: the mean over three of its detection frames
         if vectors[id(p)]:
             mean = np.mean(vectors[id(p)], axis=0)
@@ -181,18 +245,23 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
 def _row(item: Item, info, plan: ClipPlan, opts: CropOptions, seconds: float) -> dict[str, Any]:
     t = plan.track
     st = t.stats()
-    fps = info.fps
+    wr = plan.written
+    start = float(t.times[0])
+    span = dict(n_frames=len(t), fps=info.fps, end_time=float(t.times[-1]) + 1.0 / info.fps, has_audio=False)
+    if wr is not None:
+        span.update(n_frames=wr.frames, fps=wr.fps, duration=wr.duration, end_time=start + wr.duration,
+                    has_audio=wr.has_audio, audio_coverage=wr.audio_coverage, fps_mode=wr.fps_mode, bytes=wr.bytes)
     return new_row(
         item.source, item.source_id, plan.status, plan.error,
         clip=clip_name(item, plan) if plan.status == "ok" else None, track_id=t.track_id, segment=plan.segment,
-        start_time=float(t.times[0]), end_time=float(t.times[-1]) + 1.0 / fps, start_frame=int(t.frames[0]),
-        end_frame=int(t.frames[-1]), n_frames=len(t), fps=fps, src_width=info.width, src_height=info.height,
+        start_time=start, start_frame=int(t.frames[0]), end_frame=int(t.frames[-1]), **span,
+        src_width=info.width, src_height=info.height,
         size=opts.size, mode=opts.mode, crop_boxes=np.round(plan.crops, 2).tolist(),
         face_boxes=np.round(t.boxes, 2).tolist(), mean_score=st.mean_score, face_size=st.mean_size,
         min_face_size=st.min_size, yaw_mean=None if np.isnan(st.yaw_mean) else st.yaw_mean,
         frontal_fraction=None if np.isnan(st.frontal_fraction) else st.frontal_fraction, jitter=st.jitter,
         embedding=None if plan.embedding is None else plan.embedding.astype(np.float32).tolist(),
-        has_audio=bool(opts.audio and info.has_audio), backend=opts.backend, seconds=seconds)
+        backend=opts.backend, seconds=seconds)
 
 
 def _analysis_frames(source: str, info, side: int):

@@ -276,7 +276,7 @@ class VideoWriter:
                 self._mux(self._as.encode(None))
                 total = self._audio_done
                 self.audio_coverage = round(min(1.0, self._audio_real / total), 4) if total else 0.0
-                self.has_audio = self._audio_real > 0
+                self.has_audio = True  # the track exists; audio_coverage says how much of it is the source
             self._out.close()
         except BaseException:
             self._abort()
