@@ -1,8 +1,9 @@
 """``fx animate``: the frame loop around an engine - decode, crop, motion, smoothing, reference, render, write.
 
-Two passes over the driving video: the first measures motion per frame (the engine's key points or landmarks), so
-smoothing can run forwards and backwards and the reference frame can be chosen anywhere in the video; the second
-renders in batches and, for ``--side-by-side``, decodes the driver again beside it. Output frames stream into
+Two passes over the driving video: the first measures motion per frame (the engine's key points or landmarks) and
+where the driver's face is (landmark engines say so themselves; for the others a landmark follower watches the same
+frames), so lost frames get the ``--on-missing-face`` policy (``animate.face_lost``), smoothing can run forwards
+and backwards and the reference frame can be chosen anywhere in the video; the second renders in batches and, for ``--side-by-side``, decodes the driver again beside it. Output frames stream into
 the video writer (temporary name, renamed when complete) with the driving audio muxed in.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from faceexpr_cli.animate.engines import Engine, EngineOptions, Motion, get_engine
+from faceexpr_cli.animate.landmarks import LandmarkTrack
 from faceexpr_cli.console import log, progress
 from faceexpr_cli.errors import MediaError, UsageError
 
@@ -37,6 +39,7 @@ class AnimateOptions:
     smooth: float = 1.5  # One-Euro min cutoff (Hz) on the driving motion; 0 turns smoothing off
     side_by_side: bool = False
     max_frames: int | None = None
+    on_missing_face: str = "hold"  # hold | neutral | error (animate.face_lost.POLICIES)
     engine_options: EngineOptions = field(default_factory=EngineOptions)
 
 
@@ -53,6 +56,9 @@ class AnimateResult:
     seconds: float
     ms_per_frame: float
     details: dict[str, Any] = field(default_factory=dict)
+    on_missing_face: str = "hold"
+    missing_face_frames: int = 0  # driving frames without a face (their motion replaced by the policy's)
+    missing_face_ranges: list[list[int]] = field(default_factory=list)  # [first, last] frame indices
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,32 +145,47 @@ def smooth_motion(motion: Motion, fps: float, cutoff: float, beta: float = 1.0) 
     return Motion(points, jac, motion.found)
 
 
-def _reference(engine: Engine, opts: AnimateOptions, driving: Driving, motion: Motion, source_image: np.ndarray,
-               source_motion: Motion) -> tuple[Motion, int | None]:
-    """The driver's neutral frame that motion is measured from, and its index (None for an external image)."""
+def _nearest_found(index: int, found: np.ndarray, why: str) -> int:
+    if found[index]:
+        return index
+    good = np.flatnonzero(found)
+    near = int(good[np.abs(good - index).argmin()])
+    log.warning("%s %d has no face: measuring motion from frame %d", why, index, near)
+    return near
+
+
+def _reference(engine: Engine, opts: AnimateOptions, driving: Driving, motion: Motion, track: LandmarkTrack | None,
+               source_image: np.ndarray) -> tuple[int | None, Motion | None]:
+    """The driver's neutral frame that motion is measured from: its index (always a frame with a face), or for
+    an external ``--reference`` image its motion."""
     from faceexpr_cli.animate.landmarks import best_frame, follow_landmarks, image_landmarks
 
+    found = motion.found if motion.found is not None else np.ones(len(motion), bool)
     if opts.find_best_frame:
         backend = _face_backend(opts)
         src_pts = image_landmarks(backend, source_image, "source").landmarks68
-        drv_pts = motion.points if engine.landmark_motion else follow_landmarks(
-            backend, driving.frames(), str(driving.path)).points
-        index = best_frame(src_pts, drv_pts)
+        if track is None and not engine.landmark_motion:
+            track = follow_landmarks(backend, driving.frames(), str(driving.path))
+        drv_pts = motion.points if track is None else track.points
+        index = best_frame(src_pts, drv_pts, usable=found)
         log.info("best frame: %d", index)
-        return motion.frame(index), index
+        return index, None
     ref = opts.reference
     if ref is None:
-        return motion.frame(0), 0
+        return _nearest_found(0, found, "reference frame"), None
     if ref.strip().lstrip("-").isdigit():
         index = int(ref)
         if not -len(motion) <= index < len(motion):
             raise UsageError(f"--reference {index}: the driving input has {len(motion)} frames")
-        index %= len(motion)
-        return motion.frame(index), index
+        return _nearest_found(index % len(motion), found, "--reference"), None
     from faceexpr_cli.media import read_image
 
     image = driving.transform(read_image(ref))
-    return engine.driving_motion(iter([image]), ref), None
+    return None, engine.driving_motion(iter([image]), ref)
+
+
+def _pick(external: Motion | None, motion: Motion, index: int | None) -> Motion:
+    return external if external is not None else motion.frame(index)
 
 
 def _face_backend(opts: AnimateOptions):
@@ -185,9 +206,11 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
             opts: AnimateOptions | None = None) -> AnimateResult:
     """Animate the face in ``source`` with the motion of ``driving_path``; writes ``out`` (mp4 or png)."""
     from faceexpr_cli.animate.crop import image_crop, tube_crop
+    from faceexpr_cli.animate.face_lost import MissingFace, apply_policy, check_policy, report_missing
     from faceexpr_cli.media import read_image
 
     opts = opts or AnimateOptions()
+    check_policy(opts.on_missing_face)
     t0 = time.perf_counter()
     source, out = Path(source), Path(out)
     driving = Driving(Path(driving_path), opts.max_frames)
@@ -216,21 +239,21 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
         src_image = full_source
 
     source_motion = engine.set_source(src_image, str(source))
-    with progress(transient=True) as bar:
-        task = bar.add_task("motion", total=driving.count)
-
-        def counted():
-            for frame in driving.frames():
-                bar.advance(task)
-                yield frame
-
-        motion = engine.driving_motion(counted(), str(driving.path))
-    motion = smooth_motion(motion, driving.fps, opts.smooth)
+    motion, track = _measure(engine, opts, driving)
+    found = motion.found
+    missing = MissingFace(found, driving.fps)
+    report_missing(opts.on_missing_face, missing, str(driving.path))
     relative = opts.relative
     if driving.is_image and relative and opts.reference is None and not opts.find_best_frame:
         log.info("one driving image and no --reference: using absolute motion")
         relative = False
-    reference, ref_index = _reference(engine, opts, driving, motion, src_image, source_motion)
+    ref_index, ref_motion = _reference(engine, opts, driving, motion, track, src_image)
+    # Lost frames get the policy's motion before smoothing (no garbage smeared into good frames) and again after
+    # (exactly the held / neutral motion, not a blend).
+    motion = apply_policy(opts.on_missing_face, motion, found, _pick(ref_motion, motion, ref_index))
+    motion = smooth_motion(motion, driving.fps, opts.smooth)
+    reference = _pick(ref_motion, motion, ref_index)
+    motion = apply_policy(opts.on_missing_face, motion, found, reference)
     targets = engine.retarget(source_motion, motion, reference, relative, opts.adapt_scale)
 
     def rendered() -> Iterator[np.ndarray]:
@@ -246,7 +269,35 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     seconds = time.perf_counter() - t0
     return AnimateResult(str(out), engine.name, count, driving.fps, shape[1], shape[0], ref_index,
                          bool(driving.has_audio and not driving.is_image), round(seconds, 3),
-                         round(1000 * seconds / max(count, 1), 1), engine.describe())
+                         round(1000 * seconds / max(count, 1), 1), engine.describe(),
+                         on_missing_face=opts.on_missing_face, missing_face_frames=missing.frames,
+                         missing_face_ranges=missing.ranges)
+
+
+def _measure(engine: Engine, opts: AnimateOptions, driving: Driving) -> tuple[Motion, LandmarkTrack | None]:
+    """The engine's motion of every driving frame, with ``found`` (the frames where the face was seen with
+    confidence): the landmark engines report it, for the others a landmark follower watches the same frames."""
+    from faceexpr_cli.animate.landmarks import LandmarkFollower
+
+    follower = None
+    if not engine.landmark_motion:
+        follower = LandmarkFollower(_face_backend(opts), int(opts.engine_options.extra.get("detect_every", 10)))
+    with progress(transient=True) as bar:
+        task = bar.add_task("motion", total=driving.count)
+
+        def counted():
+            for frame in driving.frames():
+                if follower is not None:
+                    follower.update(frame)
+                bar.advance(task)
+                yield frame
+
+        motion = engine.driving_motion(counted(), str(driving.path))
+    track = follower.track(str(driving.path)) if follower is not None else None
+    found = track.found if track is not None else motion.found
+    if found is None:
+        found = np.ones(len(motion), bool)
+    return Motion(motion.points, motion.jacobians, np.asarray(found, bool)), track
 
 
 def _side_by_side(frames: Iterator[np.ndarray], source: np.ndarray, driving: Driving) -> Iterator[np.ndarray]:

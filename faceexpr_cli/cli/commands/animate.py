@@ -62,6 +62,9 @@ def animate(
     smooth: Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the driving motion "
                                           "(One-Euro cutoff in Hz; 0 = off).")] = 1.5,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write source | driving | result.")] = False,
+    on_missing_face: Annotated[str, typer.Option("--on-missing-face", help="Driving frames where the face is "
+                                                 "lost: hold (the last good motion), neutral (the reference "
+                                                 "pose) or error (stop, write nothing).")] = "hold",
     backend: BackendOpt = "torch",
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 8,
@@ -78,6 +81,7 @@ def animate(
     --paste-back[/],
     [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-256.yaml --checkpoint vox-cpk.pth.tar
     --find-best-frame --adapt-scale --side-by-side[/],
+    [cyan]fx animate -s a.png -d walk-off.mp4 -o r.mp4 --on-missing-face neutral --json[/],
     [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
     """
     if ctx.invoked_subcommand is not None:
@@ -96,14 +100,17 @@ def animate(
     opts = AnimateOptions(engine=engine, relative=relative, adapt_scale=adapt_scale, reference=reference,
                           find_best_frame=find_best_frame, crop=crop, crop_increase=crop_increase,
                           paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
+                          on_missing_face=on_missing_face,
                           engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
                                                          allow_cpu_fallback))
     result = run(source, driving, out, opts)
     if json_out:
         print_json(result.to_dict())
     else:
+        lost = (f", face lost in {result.missing_face_frames} frame(s) ({result.on_missing_face})"
+                if result.missing_face_frames else "")
         stdout.print(f"{result.out}: {result.frames} frame(s) {result.width}x{result.height}, engine {result.engine}, "
-                     f"{result.ms_per_frame} ms/frame{', audio copied' if result.audio else ''}")
+                     f"{result.ms_per_frame} ms/frame{', audio copied' if result.audio else ''}{lost}")
 
 
 @animate_app.command("eval")
