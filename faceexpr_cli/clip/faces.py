@@ -55,17 +55,17 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
     """Yield face-cropped clips for the windows that pass; record the others as dropped rows."""
     from faceexpr_cli.crop.geometry import DEFAULT_FILL, crop_square, follow_crops
     from faceexpr_cli.face import TrackerOptions, track_faces
-    from faceexpr_cli.media.clip_encode import AudioCursor, encode_clip
-    from faceexpr_cli.media.clipping import iter_span_frames, nominal_fps
+    from faceexpr_cli.media.clip_encode import AudioCursor
+    from faceexpr_cli.media.clipping import encode_span, grid_fps, iter_span_frames
     from faceexpr_cli.media.reader import _to_rgb
 
     name = s.face_backend or "dlib"
     backend = _backend(name)
-    fps = nominal_fps(item.video)
+    fps = grid_fps(item.video)  # the tracker's smoothing rate only
     cursor = AudioCursor(item.video)
     has_audio = cursor.stream is not None
     size = s.face_size - s.face_size % 2
-    fill = getattr(s, "face_fill", None) or DEFAULT_FILL  # a ClipSettings field once clip/pipeline.py has one
+    fill = s.face_fill or DEFAULT_FILL
     try:
         for span in iter_span_frames(item.video, [(w.start, w.end) for w in windows], threads=s.threads):
             w = windows[span.index]
@@ -86,17 +86,13 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
                 scores[t.frames] = t.scores
             crops = follow_crops(boxes, FACE_MARGIN, frame=(images[0].shape[1], images[0].shape[0]))
             frames = [crop_square(img, box, size, fill=fill) for img, box in zip(images, crops, strict=True)]
-            n = len(frames)
-            wave = cursor.read(span.start, n / fps) if has_audio else None
-            data = encode_clip(frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
-                               layout=cursor.layout if has_audio else None, crf=s.crf, preset=s.x264_preset,
-                               threads=s.threads)
+            cut = encode_span(span.index, (w.start, w.end), span, frames, cursor=cursor if has_audio else None,
+                              constant_fps=s.fps, crf=s.crf, preset=s.x264_preset, threads=s.threads)
             extra = {"faces": {
                 "backend": name, "rule": "exactly one face in every frame", "size": size, "margin": FACE_MARGIN,
                 "fill": fill, "source_size": [images[0].shape[1], images[0].shape[0]],
                 "crop_boxes": np.round(crops, 2).tolist(), "face_boxes": np.round(boxes, 2).tolist(),
                 "scores": np.round(scores, 3).tolist()}}
-            yield FaceCut(span.index, data, w.start, w.end, span.start, span.start + n / fps, n, fps, size, size,
-                          has_audio, extra)
+            yield FaceCut(**{f: getattr(cut, f) for f in ClipCut.__dataclass_fields__}, extra=extra)
     finally:
         cursor.close()

@@ -36,8 +36,10 @@ class ClipSettings:
     crf: int = 18
     x264_preset: str = "veryfast"
     threads: int = 0
+    fps: float | None = None  # resample clips to a constant rate; None keeps the source's frame times
     faces: bool = False
     face_size: int = 518
+    face_fill: str = "blur"  # what fills a face square that still leaves the frame once shifted inside
     face_backend: str | None = None
     shard_count: int = 1000
     shard_bytes: int = 512 * 1024 * 1024
@@ -47,6 +49,8 @@ class ClipSettings:
             raise UsageError("give either --keywords or --random N", "e.g. --keywords smile or --random 5")
         if self.random is not None and self.random < 1:
             raise UsageError("--random must be at least 1")
+        if self.fps is not None and not (0 < self.fps <= 1000):  # also refuses NaN
+            raise UsageError(f"--fps {self.fps} is out of range", "use a rate such as 25 or 30, or leave it out")
         MATCHERS.get(self.match)
         self.window.check()
 
@@ -113,11 +117,13 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
 
     if item.error:
         raise DataError(item.error)
-    from faceexpr_cli.media.clipping import nominal_fps
+    from faceexpr_cli.media.clipping import grid_fps
+    from faceexpr_cli.media.timeline import frame_times
 
     assert item.video is not None
     info = probe(item.video)
-    fps = nominal_fps(item.video)  # the frame grid; probe's average rate drifts on files with gaps
+    fps = grid_fps(item.video)  # planning only: windows are then snapped to the real frame times
+    table = frame_times(item.video)
     base = {"source": item.source, "transcript": str(item.transcript) if item.transcript else None,
             "subject": item.fields or None}
     if s.keywords is not None:
@@ -143,6 +149,12 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         for j in range(missing):
             writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",
                             "reason": NO_ROOM})
+    windows, unfit = snap_to_frames(windows, table, s.window.frames)
+    for j, (w, reason) in enumerate(unfit):
+        hit = w.hits[0] if w.hits else {}
+        writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-unfit", "reason": reason,
+                        "keyword": hit.get("keyword"), "matched_text": hit.get("matched_text"),
+                        "start": w.start, "end": w.end})
     keys = [clip_key(item.source, i) for i in range(len(windows))]
     todo = [i for i, k in enumerate(keys) if k not in writer.done_keys]
     if not todo:
@@ -155,7 +167,7 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         from faceexpr_cli.media.clipping import cut_many
 
         cuts = cut_many(item.video, [(windows[i].start, windows[i].end) for i in todo], s.cut, crf=s.crf,
-                        preset=s.x264_preset, threads=s.threads)
+                        preset=s.x264_preset, threads=s.threads, fps=s.fps)
     for cut in cuts:
         i = todo[cut.index]
         meta, row = clip_record(item, windows[i], cut, s, base)
@@ -163,11 +175,31 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         writer.add_sample(keys[i], cut.data, meta, row)
 
 
+def snap_to_frames(windows: list[Window], table, frames: int | None) -> tuple[list[Window], list[tuple[Window, str]]]:
+    """Windows moved onto the source's real frame times: a window starts at its first frame and ends when its
+    last frame stops being shown; ``--frames N`` takes exactly N source frames (variable frame rate included).
+    Windows that hold no frame, or fewer than N before the video ends, come back with the reason."""
+    from faceexpr_cli.clip.windows import TOO_SHORT, WINDOW_PAST_END
+
+    kept, unfit = [], []
+    for w in windows:
+        i, j = table.span(w.start, w.end)
+        if frames:
+            j = i + frames
+        if j > len(table):
+            unfit.append((w, WINDOW_PAST_END))
+        elif j <= i:
+            unfit.append((w, TOO_SHORT))
+        else:
+            kept.append(Window(float(table.times[i]), table.span_end(i, j), w.anchor, w.hits, w.kind))
+    return kept, unfit
+
+
 def clip_record(item: ClipInput, w: Window, cut, s: ClipSettings, base: dict) -> tuple[dict, dict]:
     """The clip's JSON metadata and its index row."""
     keywords = [h["keyword"] for h in w.hits]
     matched = [h["matched_text"] for h in w.hits]
-    duration = cut.frames / cut.fps
+    duration = cut.duration
     meta = {
         "source": item.source, "transcript": base["transcript"], "mode": "random" if s.random else "keywords",
         "keyword": keywords[0] if keywords else None, "keywords": keywords,
@@ -176,10 +208,12 @@ def clip_record(item: ClipInput, w: Window, cut, s: ClipSettings, base: dict) ->
         "offset": s.window.offset, "window": [round(w.start, 4), round(w.end, 4)],
         "actual_start": round(cut.actual_start, 4), "snap": round(cut.snap, 4), "cut": s.cut,
         "fps": cut.fps, "frames": cut.frames, "width": cut.width, "height": cut.height,
-        "duration": round(duration, 4), "has_audio": cut.has_audio, "subject": item.fields,
+        "duration": round(duration, 4), "actual_end": round(cut.actual_end, 4), "fps_mode": cut.fps_mode,
+        "has_audio": cut.has_audio, "audio_coverage": cut.audio_coverage, "subject": item.fields,
     }
     row = {**base, "keyword": SEP.join(keywords) or None, "matched_text": SEP.join(matched) or None,
            "anchor_mode": meta["anchor_mode"], "anchor": w.anchor, "start": w.start, "end": w.end,
            "actual_start": cut.actual_start, "snap": cut.snap, "duration": duration, "frames": cut.frames,
-           "fps": cut.fps}
+           "fps": cut.fps, "has_audio": cut.has_audio, "audio_coverage": cut.audio_coverage,
+           "fps_mode": cut.fps_mode}
     return meta, row

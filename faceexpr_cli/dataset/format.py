@@ -51,6 +51,9 @@ INDEX_SCHEMA = pa.schema([
     ("reason", pa.string()),  # why a hit was dropped / an item failed
     ("error", pa.string()),  # the one-line error for failures
     ("subject", pa.string()),  # JSON of subject fields from the manifest
+    ("has_audio", pa.bool_()),  # the clip holds an audio track
+    ("audio_coverage", pa.float64()),  # 0-1 of the clip's span that had source audio (the rest is silence)
+    ("fps_mode", pa.string()),  # "source" (the source's frame times kept) or "constant" (resampled on purpose)
 ])
 
 

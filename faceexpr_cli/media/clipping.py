@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceexpr_cli.errors import MediaError, UsageError
-from faceexpr_cli.media.clip_encode import AudioCursor, encode_clip
+from faceexpr_cli.media.clip_encode import AudioCursor
 from faceexpr_cli.media.cut import CUT_MODES, keyframe_times
 from faceexpr_cli.media.probe import _reason, open_container
 from faceexpr_cli.media.reader import _to_rgb
+from faceexpr_cli.media.timeline import SAME_FRAME, frame_times
 
 
 @dataclass
@@ -29,6 +30,8 @@ class SpanFrames:
     index: int
     frames: list = field(default_factory=list)  # av.VideoFrame
     times: list[float] = field(default_factory=list)  # source seconds
+    end: float = 0.0  # when the span's last frame stops being shown (source seconds)
+    expected: int = 0  # frames the source's frame times put in the span
 
     @property
     def start(self) -> float:
@@ -48,15 +51,21 @@ class ClipCut:
     width: int
     height: int
     has_audio: bool
+    audio_coverage: float = 0.0
+    fps_mode: str = "source"  # the source's frame times kept, or "constant" (resampled on purpose)
 
     @property
     def snap(self) -> float:
         return self.actual_start - self.start
 
+    @property
+    def duration(self) -> float:
+        return self.actual_end - self.actual_start
+
 
 def _video_clock(container):
-    """(stream, time base, start time, nominal fps). The nominal rate is the stream's frame rate, not the
-    average over the file, which drifts on files with a gap or a cut (a looped video averages 29.9 for 30)."""
+    """(stream, time base, start time, nominal fps). The nominal rate is only a hint: phone video's is a guess
+    from the time base (120 for 30/24 fps footage at 1/600); timing comes from ``timeline.frame_times``."""
     vs = container.streams.video[0]
     tb = vs.time_base
     t0 = float(vs.start_time * tb) if vs.start_time is not None else 0.0
@@ -72,22 +81,36 @@ def nominal_fps(src: str | Path) -> float:
         return _video_clock(container)[3]
 
 
+def grid_fps(src: str | Path) -> float:
+    """The rate windows are planned on: the stream's rate for constant frame rate footage, the average for
+    variable (windows are then snapped to real frame times by ``frame_times(src).span``)."""
+    table = frame_times(src)
+    return table.average_fps if table.is_vfr or not len(table) else nominal_fps(src)
+
+
 def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threads: int = 0) -> Iterator[SpanFrames]:
     """Yield the frames of each (start, end) span, in order of completion.
 
-    A frame at time t belongs to a span when ``start - h <= t < end - h`` (h = half a frame), i.e. the frames
-    nearest to the span's frame-grid times; spans may overlap (a frame then goes to each).
+    A span holds the frames whose middle (decoded time + half its duration, from the stream's frame times) lies
+    in [start, end): the frames shown in it, for constant and variable frame rates alike; spans may overlap (a
+    frame then goes to each). A span with no frame is not yielded.
     """
     import av
 
     keys = keyframe_times(src)
+    table = frame_times(src)
+    wanted = []
+    for i, (s, e) in enumerate(spans):
+        a, b = table.span(s, e)
+        if b > a:
+            wanted.append((float(table.times[a]), float(table.times[b - 1]), table.span_end(a, b), b - a, i))
     with open_container(src) as container:
-        vs, tb, t0, fps = _video_clock(container)
-        h = 0.5 / fps
+        vs, tb, t0, _ = _video_clock(container)
+        eps = SAME_FRAME
         vs.thread_count = threads
         cc = vs.codec_context
-        pending = sorted(((s - h, e - h, i) for i, (s, e) in enumerate(spans)), reverse=True)  # pop(): next
-        active: dict[int, tuple[float, SpanFrames]] = {}  # index -> (end, frames)
+        pending = sorted(wanted, reverse=True)  # pop(): the span that starts next
+        active: dict[int, tuple[float, SpanFrames]] = {}  # index -> (last frame time, frames)
         decoded_to = -1e9  # time of the last decoded frame
         sought = -1e9  # key frame of the last seek (the decoder may not have produced a frame yet)
         packets = None
@@ -95,10 +118,10 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
             while pending or active:
                 need_t = pending[-1][0] if (pending and not active) else -1e9
                 if not active and pending:
-                    k = bisect.bisect_right(keys, need_t + 2 * h) - 1
+                    k = bisect.bisect_right(keys, need_t + eps) - 1
                     key_t = keys[k] if k >= 0 else 0.0
-                    if packets is None or key_t > max(decoded_to, sought) + h:
-                        container.seek(int((key_t + t0) / tb), stream=vs, backward=True)
+                    if packets is None or key_t > max(decoded_to, sought) + eps:
+                        container.seek(int(round((key_t + t0) / tb)), stream=vs, backward=True)
                         packets = container.demux(vs)
                         sought = key_t
                 packet = next(packets, None)
@@ -106,22 +129,24 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
                     break
                 if packet.pts is not None and packet.size:
                     # frames before every pending span are only needed as references
-                    cc.skip_frame = "NONREF" if float(packet.pts * tb) - t0 < need_t - h else "DEFAULT"
+                    cc.skip_frame = "NONREF" if float(packet.pts * tb) - t0 < need_t - eps else "DEFAULT"
                 for frame in vs.decode(packet):
                     if frame.pts is None:
                         continue
                     t = float(frame.pts * tb) - t0
                     decoded_to = t
-                    while pending and pending[-1][0] <= t:
-                        _, end, idx = pending.pop()
-                        active[idx] = (end, SpanFrames(idx))
+                    while pending and pending[-1][0] <= t + eps:
+                        first_t, last_t, end_t, n, idx = pending.pop()
+                        active[idx] = (last_t, SpanFrames(idx, end=end_t, expected=n))
                     done = []
-                    for idx, (end, span) in active.items():
-                        if t >= end:
+                    for idx, (last_t, span) in active.items():
+                        if t > last_t + eps:
                             done.append(idx)
                         elif not span.times or t > span.times[-1]:
                             span.frames.append(frame)
                             span.times.append(t)
+                            if t >= last_t - eps:
+                                done.append(idx)
                     for idx in sorted(done, key=lambda i: active[i][0]):
                         span = active.pop(idx)[1]
                         if span.frames:
@@ -131,6 +156,38 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
         for _, span in sorted(active.values(), key=lambda v: v[0]):  # spans cut short by the end of the video
             if span.frames:
                 yield span
+
+
+def encode_span(index: int, request: tuple[float, float], span: SpanFrames, frames: list, *, cursor=None,
+                constant_fps: float | None = None, size: tuple[int, int] | None = None, crf: int = 18,
+                preset: str = "veryfast", threads: int = 0) -> ClipCut:
+    """Encode one span's frames (``av.VideoFrame`` or RGB arrays, one per ``span.times``) with their source
+    timing and the source audio of exactly the span, check the result by decoding it, and describe it."""
+    from faceexpr_cli.media.verify import verify_clip
+    from faceexpr_cli.media.writer import VideoWriter
+
+    if len(span.frames) < span.expected - 1:
+        raise MediaError("clip", f"the video ended {span.expected - len(span.frames)} frames before "
+                                 f"the clip's end at {span.end:.3f} s")
+    start = span.start
+    length = span.end - start
+    buf = io.BytesIO()
+    w = VideoWriter(buf, len(frames) / length, audio=cursor, audio_start=start, audio_duration=length,
+                    constant_fps=constant_fps, size=size, crf=crf, preset=preset, threads=threads)
+    try:
+        for frame, t in zip(frames, span.times, strict=True):
+            w.write(frame, time=t - start)
+        w.close(end=length)
+    except BaseException:
+        w.abort()
+        raise
+    data = buf.getvalue()
+    verify_clip(data, frames=w.frames, duration=w.duration, audio=w.has_audio,
+                name=f"clip {request[0]:.3f}-{request[1]:.3f} s")
+    fps = constant_fps or w.frames / w.duration
+    width, height = w.size_written
+    return ClipCut(index, data, request[0], request[1], start, start + w.duration, w.frames, fps, width, height,
+                   w.has_audio, w.audio_coverage, "constant" if constant_fps else "source")
 
 
 def cut_many(
@@ -143,33 +200,31 @@ def cut_many(
     crf: int = 18,
     preset: str = "veryfast",
     threads: int = 0,
+    fps: float | None = None,
 ) -> Iterator[ClipCut]:
-    """Cut every span of ``src`` into mp4 bytes; yields ``ClipCut`` (``index`` = position in ``spans``)."""
+    """Cut every span of ``src`` into mp4 bytes; yields ``ClipCut`` (``index`` = position in ``spans``).
+
+    Clips keep the source's frame times (variable frame rate included) unless ``fps`` asks for a constant rate.
+    """
     if mode not in CUT_MODES:
         raise UsageError(f"unknown cut mode '{mode}'", f"use one of: {', '.join(CUT_MODES)}")
     if mode == "fast":
         yield from _remux_many(src, spans, audio=audio)
         return
     with open_container(src) as container:
-        _, _, t0, fps = _video_clock(container)
+        t0 = _video_clock(container)[2]
     cursor = AudioCursor(src, t0) if audio else None
-    has_audio = cursor is not None and cursor.stream is not None
+    if cursor is not None and cursor.stream is None:
+        cursor.close()
+        cursor = None
     try:
         for span in iter_span_frames(src, spans, threads=threads):
-            n = len(span.frames)
-            start = span.start
             frames = span.frames
             rotation = int(getattr(frames[0], "rotation", 0) or 0) % 360
             if rotation:  # the encoder writes no display matrix: turn the pictures upright instead
                 frames = [_to_rgb(f, None, rotation) for f in frames]
-            wave = cursor.read(start, n / fps) if has_audio else None
-            data = encode_clip(frames, fps, audio=wave, sample_rate=cursor.rate if has_audio else None,
-                               layout=cursor.layout if has_audio else None, size=size, crf=crf, preset=preset,
-                               threads=threads)
-            w, h = size or ((frames[0].shape[1], frames[0].shape[0]) if rotation
-                            else (frames[0].width, frames[0].height))
-            s, e = spans[span.index]
-            yield ClipCut(span.index, data, s, e, start, start + n / fps, n, fps, w - w % 2, h - h % 2, has_audio)
+            yield encode_span(span.index, spans[span.index], span, frames, cursor=cursor, constant_fps=fps,
+                              size=size, crf=crf, preset=preset, threads=threads)
     finally:
         if cursor is not None:
             cursor.close()
@@ -180,8 +235,10 @@ def _remux_many(src: str | Path, spans: list[tuple[float, float]], *, audio: boo
     import av
 
     keys = keyframe_times(src)
+    table = frame_times(src)
     with open_container(src) as container:
-        vs, tb, t0, fps = _video_clock(container)
+        vs, tb, t0, _ = _video_clock(container)
+        fps = table.average_fps or 25.0  # only for half-frame tolerances; the clip's end comes from the table
         astream = container.streams.audio[0] if (audio and container.streams.audio) else None
         streams = [vs] + ([astream] if astream is not None else [])
         for idx in sorted(range(len(spans)), key=lambda i: spans[i][0]):
@@ -224,6 +281,9 @@ def _remux_many(src: str | Path, spans: list[tuple[float, float]], *, audio: boo
             if n_video == 0:
                 raise MediaError(src, f"no frames between {start:.3f} and {end:.3f} s")
             data = buf.getvalue()
-            yield ClipCut(idx, data, start, end, key_t, last_video + 1 / fps, n_video, fps,
-                          vs.codec_context.width, vs.codec_context.height, out_a is not None)
+            k = table.index_of(last_video)
+            actual_end = last_video + (float(table.durations[k]) if k is not None else 1 / fps)
+            yield ClipCut(idx, data, start, end, key_t, actual_end, n_video, n_video / (actual_end - key_t),
+                          vs.codec_context.width, vs.codec_context.height, out_a is not None,
+                          1.0 if out_a is not None else 0.0)
 

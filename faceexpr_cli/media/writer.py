@@ -221,6 +221,11 @@ class VideoWriter:
         frame.pict_type = av.video.frame.PictureType.NONE  # do not force the source's key frames
         self._mux(self._vs.encode(frame))
 
+    @property
+    def size_written(self) -> tuple[int, int]:
+        """(width, height) of the encoded frames (even)."""
+        return self._wh or (0, 0)
+
     def _mux(self, packets) -> None:
         import av
 

@@ -53,6 +53,9 @@ def clip(
                                           "frame before; reports the snap).")] = "exact",
     crf: Annotated[int, typer.Option(help="x264 quality for exact cuts (lower is better).")] = 18,
     x264_preset: Annotated[str, typer.Option(help="x264 speed preset for exact cuts.")] = "veryfast",
+    fps: Annotated[float | None, typer.Option("--fps", help="Resample exact cuts to this constant rate (default: "
+                                                            "keep the source's frame times, also when they vary).",
+                                              show_default=False)] = None,
     faces: Annotated[bool, typer.Option("--faces", help="Keep only windows with exactly one face in every "
                                                         "frame; write face crops.")] = False,
     face_size: Annotated[int, typer.Option(help="Face crop size (square) with --faces.")] = 518,
@@ -100,7 +103,7 @@ def clip(
                       frames=values["frames"], min_duration=min_duration, max_duration=max_duration,
                       merge=values["merge"], end_margin=values["end_margin"])
     settings = ClipSettings(keywords=kw, random=random_n, match=values["match"], stem=stem, window=spec, seed=seed,
-                            min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset, faces=faces,
+                            min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset, fps=fps, faces=faces,
                             face_size=face_size, face_backend=face_backend, shard_count=shard_count,
                             shard_bytes=int(shard_mb * 1024 * 1024))
     settings.check()
@@ -108,7 +111,7 @@ def clip(
         from faceexpr_cli.crop.geometry import FILLS
 
         FILLS.get(fill)  # an unknown name is a usage error before any work
-        settings.face_fill = fill  # read by clip/faces.py (ClipSettings has no field for it yet)
+        settings.face_fill = fill
     items = resolve_inputs(list(inputs), transcript=transcript, transcript_format=transcript_format)
     run = run_clip(items, out, settings, overwrite=overwrite)
     if json_out:
