@@ -3,7 +3,8 @@
 A record is a flat dict: a crop manifest row, a ``<clip>.json`` sidecar, or an ``fx clip`` sample's JSON (whose
 ``subject`` field holds the subject fields of the input manifest). The rules:
 
-    auto     the subject the record names (``subject_id``/``subject``), else the source video
+    auto     the subject the record names (``subject_id``/``subject``), else the source video (also when the named
+             subject is the source path, as in ``fx crop``'s sidecars)
     source   the source video: ``<stem>-<first 8 of sha1(path)>``, the name of the video's clip folder in a crop run
     track    the source video and the face track: ``<source>/t<track_id:03d>``
     NAME     that column or field (also looked up among the ``subject`` fields)
@@ -71,7 +72,10 @@ def track_subject(record: Record) -> str | None:
 
 
 def auto_subject(record: Record) -> str | None:
-    return subject_from_meta(record) or source_subject(record)
+    named = subject_from_meta(record)
+    if named is None or named == record.get("source"):  # crop sidecars name the source video as the subject
+        return source_subject(record)
+    return named
 
 
 RULES: dict[str, Callable[[Record], str | None]] = {
