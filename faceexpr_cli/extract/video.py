@@ -25,6 +25,7 @@ from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
 from faceexpr_cli.extract.trajectories import Plan, plan, smooth_tokens
 from faceexpr_cli.face import FaceBackend, TrackerOptions, Tracks, track_video
+from faceexpr_cli.media.timeline import SAME_FRAME
 
 
 def _track(item: VideoItem, info, opts: ExtractOptions, backend: FaceBackend) -> Tracks:
@@ -45,7 +46,6 @@ def _tokenize(item: VideoItem, info, p: Plan, tracks: Tracks, model: ExpressionM
         tr.tokens = np.full((len(tr), 0), np.nan, np.float32)
     got: dict[tuple[int, int], np.ndarray] = {}
     times, indices = tracks.frame_times, tracks.frame_indices
-    period = 1.0 / info.fps
     first, last = min(wanted), max(wanted)
     t_first = float(times[np.searchsorted(indices, first)])
     t_last = float(times[np.searchsorted(indices, last)])
@@ -62,9 +62,10 @@ def _tokenize(item: VideoItem, info, p: Plan, tracks: Tracks, model: ExpressionM
             crops.clear()
             keys.clear()
 
-    for frame in iter_frames(item.source, start=t_first if first else None, end=t_last + period / 2):
-        pos = int(np.searchsorted(times, frame.time - period / 2))
-        if pos >= len(times) or abs(times[pos] - frame.time) > period / 2:
+    for frame in iter_frames(item.source, start=t_first if first else None, end=t_last + 10 * SAME_FRAME):
+        # both decodes see the same timestamps: match them exactly, never by a nominal or average period
+        pos = int(np.searchsorted(times, frame.time - SAME_FRAME))
+        if pos >= len(times) or abs(times[pos] - frame.time) > SAME_FRAME:
             continue
         for ti, j in wanted.get(int(indices[pos]), ()):
             crops.append(crop_square(frame.image, p.trajectories[ti].crops[j], size))

@@ -85,6 +85,7 @@ class VideoWriter:
         self._own_cursor = False
         self._wh: tuple[int, int] | None = None
         self._last_t: float | None = None  # time of the last frame handed to the encoder
+        self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self._pending = None  # (frame, time) encoded once the next frame's time gives its duration
         self._held = None  # constant rate: (time, frame) waiting for the next input time
         self._next_out = 0.0
@@ -219,7 +220,17 @@ class VideoWriter:
         frame.duration = max(1, round(until / TIME_BASE) - frame.pts)
         frame.time_base = TIME_BASE
         frame.pict_type = av.video.frame.PictureType.NONE  # do not force the source's key frames
-        self._mux(self._vs.encode(frame))
+        self._durations[frame.pts] = frame.duration
+        self._mux_video(self._vs.encode(frame))
+
+    def _mux_video(self, packets) -> None:
+        """libx264 gives packets the duration of its nominal rate: restore each frame's own, so the container
+        shows the last frame for as long as the source did."""
+        for packet in packets:
+            d = self._durations.pop(packet.pts, None)
+            if d is not None:
+                packet.duration = d
+            self._mux(packet)
 
     @property
     def size_written(self) -> tuple[int, int]:
@@ -275,7 +286,7 @@ class VideoWriter:
                 end = last + 1 / self.fps
             self.duration = end
             self._flush_pending(until=end)
-            self._mux(self._vs.encode(None))
+            self._mux_video(self._vs.encode(None))
             if self._as is not None:
                 self._write_audio(until=end, final=True)
                 self._mux(self._as.encode(None))

@@ -49,6 +49,7 @@ class Footage:
     width: int  # display size (after rotation)
     height: int
     face_visible: np.ndarray | None = None  # (T,) bool: the face is fully inside the frame
+    chirp_offset: float = 0.0  # the chirp's time at the file's 0 s (a cut file starts later in the chirp)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -162,7 +163,7 @@ def make_edit_list(out: str | Path, *, seconds: float = 4.0, cut_at: float = 0.1
     src.unlink()
     first = math.ceil(cut_at * fps - 1e-6)
     times = (np.arange(first, len(frames)) - first) / fps
-    return Footage(out, times, float(times[-1] + 1 / fps), seconds - cut_at, 320, 240,
+    return Footage(out, times, float(times[-1] + 1 / fps), seconds - cut_at, 320, 240, chirp_offset=cut_at,
                    extra={"cut_at": cut_at, "discarded": first})
 
 
