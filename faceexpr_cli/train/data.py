@@ -31,17 +31,16 @@ from faceexpr_cli.train.crop_folder import crop_clips, is_crop_folder
 from faceexpr_cli.train.subjects import (
     RULES,
     auto_subject,
-    check_subjects,
     column_subject,
     nothing_found,
     record_fields,
-    subject_from_meta,
     subject_rule,
     warn_unnamed,
 )
+from faceexpr_cli.train.subjects import check_subjects as check_subjects  # re-exported (older imports)
+from faceexpr_cli.train.subjects import subject_from_meta as subject_from_meta
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".webm")
-__all__ = ["subject_from_meta", "check_subjects"]  # re-exported: older imports read them here
 
 
 @dataclass
@@ -295,8 +294,10 @@ class ShardClips:
         if short:
             log.warning("%d clip(s) shorter than %d frames skipped (e.g. %s)", len(short), self.length, short[0])
         warn_unnamed(len(unnamed), self.subject_from, unnamed[0] if unnamed else "")
-        if rows and not subject_of and unnamed:
-            raise nothing_found(self.subject_from, str(self.root))
+        if rows and not subject_of:
+            if unnamed:
+                raise nothing_found(self.subject_from, str(self.root))
+            raise DataError(f"{self.root}: no clip has {self.length} frames", "lower data.frames or add longer clips")
         return subject_of
 
     def subjects(self) -> list[str]:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from faceexpr_cli.cli.app import main
-from faceexpr_cli.errors import ConfigError
+from faceexpr_cli.errors import ConfigError, DataError
 from faceexpr_cli.train.data import CropFolderClips, FolderClips, ShardClips, open_source
 from faceexpr_cli.train.subjects import check_subjects
 
@@ -228,5 +228,7 @@ def test_fx_clip_shards_take_the_subject_from_the_source_or_a_subject_field(crop
     assert open_source(root, 56, 40).subjects() == long_only  # short clips leave the table
     with pytest.raises(ConfigError, match="records 'track_id'"):
         open_source(root, 56, 10, subject_from="track")
+    with pytest.raises(DataError, match="no clip has 80 frames"):
+        open_source(root, 56, 80)  # would otherwise stream forever without yielding a batch
     batch = next(src.stream(2, seed=0, rank=0, world=1, start=0))
     assert set(batch.subjects) <= set(src.subjects()) and batch.frames.shape == (2, 10, 56, 56, 3)
