@@ -19,7 +19,6 @@ part of the source it came from.
 from __future__ import annotations
 
 import math
-import subprocess
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -57,10 +56,10 @@ class Footage:
         return len(self.frame_times)
 
 
-def _ffmpeg() -> str:
-    from faceexpr_cli.media.ffmpeg import find_ffmpeg
+def _ffmpeg(args: list[str], what: Path) -> None:
+    from faceexpr_cli.media.ffmpeg import run_ffmpeg
 
-    return find_ffmpeg()
+    run_ffmpeg(args, what)
 
 
 def _render(path: Path, seconds: float, fps: float, width: int, height: int, **kwargs) -> np.ndarray:
@@ -139,11 +138,9 @@ def make_phone_vfr(out: str | Path, *, width: int = 320, height: int = 240, seg_
     coded = [np.ascontiguousarray(np.rot90(upright[i], k=-k)) for i in picks]  # the player turns it back
     tmp = out.with_name(f".{out.stem}.tmp.mov")
     _encode(tmp, coded, pts, Fraction(1, 600), codec="libx265", fmt="mov", audio=_wave(total, 48000, 2))
-    cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y"]
-    if rotation:
-        cmd += ["-display_rotation", str(rotation)]
+    cmd = ["-display_rotation", str(rotation)] if rotation else []
     cmd += ["-i", str(tmp), "-map", "0", "-c", "copy", "-video_track_timescale", "600", "-tag:v", "hvc1", str(out)]
-    subprocess.run(cmd, check=True)
+    _ffmpeg(cmd, out)
     tmp.unlink()
     return Footage(out, times, float(times[-1] + 1 / 24), total, width, height,
                    extra={"segments": [(0.0, seg_seconds[0], 30.0), (seg_seconds[0], total, 24.0)]})
@@ -158,8 +155,7 @@ def make_edit_list(out: str | Path, *, seconds: float = 4.0, cut_at: float = 0.1
     src = out.with_name(f".{out.stem}.full.mp4")
     _encode(src, list(frames), list(range(len(frames))), Fraction(1, int(fps)), audio=_wave(seconds, 48000, 1),
             gop=int(fps))
-    subprocess.run([_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-ss", f"{cut_at}", "-i", str(src),
-                    "-c", "copy", str(out)], check=True)
+    _ffmpeg(["-ss", f"{cut_at}", "-i", str(src), "-c", "copy", str(out)], out)
     src.unlink()
     first = math.ceil(cut_at * fps - 1e-6)
     times = (np.arange(first, len(frames)) - first) / fps
