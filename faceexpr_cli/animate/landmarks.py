@@ -88,8 +88,9 @@ def outside_fraction(points: np.ndarray, shape: tuple[int, ...]) -> float:
     return float(1.0 - inside.mean())
 
 
-def cut_by_edge(box: np.ndarray, shape: tuple[int, ...], min_aspect: float = MIN_EDGE_ASPECT) -> bool:
+def cut_by_edge(box: np.ndarray, shape: tuple[int, ...], min_aspect: float | None = None) -> bool:
     """A box touching the frame's edge and narrower there than a face is (backends clip boxes to the frame)."""
+    min_aspect = MIN_EDGE_ASPECT if min_aspect is None else min_aspect
     h, w = shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
     bw, bh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
