@@ -149,7 +149,9 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         for j in range(missing):
             writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-dropped",
                             "reason": NO_ROOM})
-    windows, unfit = snap_to_frames(windows, table, s.window.frames)
+    # random windows are placed in whole frames of the planning grid; their length is the one asked for
+    exact = None if s.keywords is not None or s.window.frames else s.window.pre + s.window.post
+    windows, unfit = snap_to_frames(windows, table, s.window.frames, exact)
     for j, (w, reason) in enumerate(unfit):
         hit = w.hits[0] if w.hits else {}
         writer.add_row({**base, "status": fmt.DROPPED, "key": f"{clip_key(item.source, j)}-unfit", "reason": reason,
@@ -175,15 +177,17 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         writer.add_sample(keys[i], cut.data, meta, row)
 
 
-def snap_to_frames(windows: list[Window], table, frames: int | None) -> tuple[list[Window], list[tuple[Window, str]]]:
+def snap_to_frames(windows: list[Window], table, frames: int | None, length: float | None = None
+                   ) -> tuple[list[Window], list[tuple[Window, str]]]:
     """Windows moved onto the source's real frame times: a window starts at its first frame and ends when its
-    last frame stops being shown; ``--frames N`` takes exactly N source frames (variable frame rate included).
-    Windows that hold no frame, or fewer than N before the video ends, come back with the reason."""
+    last frame stops being shown; ``--frames N`` takes exactly N source frames (variable frame rate included),
+    ``length`` (s) replaces the planned end. Windows that hold no frame, or fewer than N before the video ends,
+    come back with the reason."""
     from faceexpr_cli.clip.windows import TOO_SHORT, WINDOW_PAST_END
 
     kept, unfit = [], []
     for w in windows:
-        i, j = table.span(w.start, w.end)
+        i, j = table.span(w.start, w.start + length if length else w.end)
         if frames:
             j = i + frames
         if j > len(table):
