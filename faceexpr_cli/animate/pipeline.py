@@ -319,13 +319,22 @@ def _write(out: Path, frames: Iterator[np.ndarray], driving: Driving, total: int
         frame = next(iter(frames))
         write_image(out, frame)
         return 1, frame.shape
+    from faceexpr_cli.media.timeline import frame_times
+
+    # the result plays on the driver's own clock: each frame at its driving frame's time (VFR phone video too)
+    table = frame_times(driving.path)
+    times, end = table.times[:total], table.span_end(0, min(total, len(table)))
     shape: tuple[int, ...] = ()
-    with progress(transient=True) as bar, VideoWriter(out, driving.fps, audio=driving.path if driving.has_audio
-                                                      else None, audio_duration=total / driving.fps) as writer:
-        task = bar.add_task("render", total=total)
-        for frame in frames:
-            writer.write(frame)
-            shape = frame.shape
-            bar.advance(task)
-        count = writer.frames
-    return count, shape
+    writer = VideoWriter(out, driving.fps, audio=driving.path if driving.has_audio else None, audio_duration=end)
+    try:
+        with progress(transient=True) as bar:
+            task = bar.add_task("render", total=total)
+            for k, frame in enumerate(frames):
+                writer.write(frame, time=float(times[k]) if k < len(times) else None)
+                shape = frame.shape
+                bar.advance(task)
+        writer.close(end=end if writer.frames == len(times) else None)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.frames, shape
