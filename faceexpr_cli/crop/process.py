@@ -117,6 +117,8 @@ def _geometry(piece: Track, segment: int, fps: float, width: int, height: int, o
         crops = geometry.follow_crops(piece.boxes, opts.margin)
     else:  # union, and align without key points (a backend without landmarks)
         crops = geometry.union_crops(piece.boxes, opts.margin)
+    if mats is None:  # a square that leaves the frame is shifted inside first; only the rest counts as leaving
+        crops = geometry.inside_frame(crops, width, height)
     plan = ClipPlan(piece, segment, crops, mats)
     if opts.out_of_frame == "drop" and geometry.leaves_frame(crops, width, height):
         plan.status, plan.error = "dropped", "the crop leaves the frame (--out-of-frame drop)"

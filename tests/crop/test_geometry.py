@@ -86,10 +86,14 @@ def test_plan_rules_length_size_split_single_face():
 
 
 def test_out_of_frame_drop_marks_the_clip():
-    tracks = _tracks(50)
+    tracks = _tracks(50)  # a 60 px face at x 100..160 of a 180 px frame
+    # a 120 px square (margin 0.5) would reach 190 on both axes: shifting it inside saves the clip, even under drop
     plans, _ = plan_clips(tracks, 25.0, 180, 180, CropOptions(margin=0.5, out_of_frame="drop"))
+    assert plans[0].status == "ok" and plans[0].crops[0].tolist() == [60, 60, 180, 180]
+    # a 240 px square (margin 1.5) is larger than the frame: it still leaves it once shifted
+    plans, _ = plan_clips(tracks, 25.0, 180, 180, CropOptions(margin=1.5, out_of_frame="drop"))
     assert plans[0].status == "dropped"
-    plans, _ = plan_clips(tracks, 25.0, 180, 180, CropOptions(margin=0.5))
+    plans, _ = plan_clips(tracks, 25.0, 180, 180, CropOptions(margin=1.5))
     assert plans[0].status == "ok"
 
 

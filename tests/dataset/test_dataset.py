@@ -110,6 +110,6 @@ def test_plain_folder_of_mp4s(tmp_path, clip_bytes):
 
 
 def test_shards_close_by_size(tmp_path, clip_bytes):
-    _write(tmp_path, clip_bytes[:3], max_count=100, max_bytes=len(clip_bytes[0][1]))  # each sample fills one
+    _write(tmp_path, clip_bytes[:3], max_count=100, max_bytes=min(len(b) for _, b in clip_bytes[:3]))  # each fills one
     assert len(list(tmp_path.glob("clips-*.tar"))) == 3
     assert len(list(ClipDataset(tmp_path, audio=False, size=(24, 12)))) == 3
