@@ -173,7 +173,7 @@ class LandmarkFollower:
         found = np.array([p is not None for p in self.points])
         if not found.any():
             raise NoFaceError(f"{what}: no face found in any of its {len(self.points)} frames",
-                              "use a video with one visible, roughly frontal face")
+                              "use a driver with one visible, roughly frontal face")
         good = np.flatnonzero(found)
         if not found.all():
             log.debug("%s: face lost in %d of %d frame(s)", what, int((~found).sum()), len(found))
