@@ -50,6 +50,28 @@ def _largest(faces):
     return max(faces, key=lambda f: f.size) if faces else None
 
 
+def _pick(faces, prev_box: np.ndarray | None = None):
+    """The driver's face among the detections: the one overlapping the last box when there is one, else the
+    largest of the confident ones. A marginal detection (a mission patch at score 0.02 beside a face at 1.5) is
+    never taken for the face because it happens to be larger."""
+    if not faces:
+        return None
+    if prev_box is not None:
+        best = max(faces, key=lambda f: _iou(f.bbox, prev_box))
+        if _iou(best.bbox, prev_box) > 0.1:
+            return best
+    top = max(f.score for f in faces)
+    return _largest([f for f in faces if f.score >= 0.5 * top])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def _box_from_points(points: np.ndarray, relation: np.ndarray) -> np.ndarray:
     """A detector-like box from landmarks: the landmark box moved/scaled by the relation seen at detection."""
     x0, y0 = points.min(0)
@@ -99,8 +121,8 @@ def cut_by_edge(box: np.ndarray, shape: tuple[int, ...], min_aspect: float | Non
 
 
 def image_landmarks(backend, image: np.ndarray, what: str):
-    """The largest face's ``Face`` (with landmarks68) in one image, or NoFaceError naming ``what``."""
-    face = _largest(backend.analyze(image, landmarks=True))
+    """The largest confident face's ``Face`` (with landmarks68) in one image, or NoFaceError naming ``what``."""
+    face = _pick(backend.analyze(image, landmarks=True))
     if face is None or face.landmarks68 is None:
         raise NoFaceError(f"{what}: no face found", "use a frontal, well-lit face at least ~80 px tall")
     return face
@@ -123,7 +145,8 @@ class LandmarkFollower:
         self.confidence: list[float] = []
 
     def _detect(self, image: np.ndarray):
-        face = _largest(self.backend.detect(image, keypoints=False))
+        last = self.boxes[-1] if self.boxes and self.boxes[-1] is not None else None
+        face = _pick(self.backend.detect(image, keypoints=False), last)
         if face is None or cut_by_edge(face.bbox, image.shape):
             return None, 0.0
         self.backend.landmarks(image, [face])

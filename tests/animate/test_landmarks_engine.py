@@ -29,8 +29,6 @@ def test_output_video_decodes_with_audio(animated):
     assert animated.audio and animated.engine == "landmarks"
 
 
-@pytest.mark.xfail(strict=False, reason="regressed with the PyAV writer (beaf8f0): AKD 8.4 px vs driver motion "
-                   "8.8 px; passes with the old ffmpeg-pipe writer; open, see the issue 11 note")
 def test_landmark_motion_follows_driver_and_identity_is_kept(animated, sample_video, portrait_png, face_backend):
     from faceexpr_cli.animate.landmarks import follow_landmarks
     from faceexpr_cli.animate.retarget import landmark_targets
@@ -54,7 +52,8 @@ def test_landmark_motion_follows_driver_and_identity_is_kept(animated, sample_vi
     # Identity: dlib embedding distance to the source stays well under dlib's same-person threshold (0.6).
     dists = []
     for i in (0, FRAMES // 2, FRAMES - 1):
-        face = max(face_backend.analyze(out_frames[i], landmarks=True, embed=True), key=lambda f: f.size)
+        # the most confident face: dlib also fires weakly (score ~0.02) on the suit's round mission patch
+        face = max(face_backend.analyze(out_frames[i], landmarks=True, embed=True), key=lambda f: f.score)
         dists.append(float(np.linalg.norm(face.embedding - src_face.embedding)))
     assert max(dists) < 0.35, json.dumps(dists)
     # The background far from the face does not move.

@@ -115,3 +115,19 @@ def test_best_frame_picks_the_closest_shape():
     source = _face(3)
     frames = np.stack([_face(4), source * 1.7 + 30, _face(5)])  # same shape, other size and place
     assert best_frame(source, frames) == 1
+
+
+def test_the_driver_face_is_confident_and_continuous():
+    """A weak, larger false detection (dlib on the astronaut's mission patch) is never the face."""
+    import numpy as np
+
+    from faceexpr_cli.animate.landmarks import _pick
+    from faceexpr_cli.face.types import Face
+
+    face = Face(np.array([179, 83, 267, 171], np.float32), 1.5)
+    patch = Face(np.array([123, 330, 228, 435], np.float32), 0.02)
+    assert _pick([patch, face]) is face
+    other = Face(np.array([300, 80, 420, 200], np.float32), 1.4)  # a second, larger real face
+    assert _pick([face, other]) is other  # no history: the largest confident one
+    assert _pick([face, other], prev_box=np.array([175, 80, 265, 170], np.float32)) is face  # the one being followed
+    assert _pick([]) is None
