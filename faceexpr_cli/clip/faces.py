@@ -55,7 +55,7 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
     """Yield face-cropped clips for the windows that pass; record the others as dropped rows."""
     from faceexpr_cli.crop.geometry import DEFAULT_FILL, crop_square, follow_crops
     from faceexpr_cli.face import TrackerOptions, track_faces
-    from faceexpr_cli.media.clip_encode import AudioCursor
+    from faceexpr_cli.media.audio import AudioCursor
     from faceexpr_cli.media.clipping import encode_span, grid_fps, iter_span_frames
     from faceexpr_cli.media.reader import _to_rgb
 

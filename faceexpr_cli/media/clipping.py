@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceexpr_cli.errors import MediaError, UsageError
-from faceexpr_cli.media.clip_encode import AudioCursor
+from faceexpr_cli.media.audio import AudioCursor
 from faceexpr_cli.media.cut import CUT_MODES, keyframe_times
 from faceexpr_cli.media.probe import _reason, open_container
 from faceexpr_cli.media.reader import _to_rgb

@@ -83,7 +83,8 @@ class VideoWriter:
         self._as = None
         self._cursor = None
         self._own_cursor = False
-        self._wh: tuple[int, int] | None = None
+        self._wh: tuple[int, int] | None = None  # encoded size (even)
+        self._in_size: tuple[int, int] | None = None  # size of the frames handed in
         self._last_t: float | None = None  # time of the last frame handed to the encoder
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder
         self._pending = None  # (frame, time) encoded once the next frame's time gives its duration
@@ -95,7 +96,7 @@ class VideoWriter:
 
     # -- set-up -------------------------------------------------------------------------------------------
     def _open_audio(self) -> None:
-        from faceexpr_cli.media.clip_encode import AudioCursor
+        from faceexpr_cli.media.audio import AudioCursor
 
         src = self.audio_source
         if src is None:
@@ -183,10 +184,11 @@ class VideoWriter:
         self._held = (time, frame)
 
     def _emit_held(self, until: float) -> None:
-        t_held, frame = self._held
+        """Constant rate: the held frame (the latest at or before each output time) fills the slots up to
+        ``until``; the first frame also fills any slot before it."""
+        frame = self._held[1]
         while self._next_out < until - 1e-9:
-            if self._next_out >= t_held - 1e-9 or self.frames == 0:
-                self._encode(frame, self._next_out)
+            self._encode(frame, self._next_out)
             self._next_out = self.frames / self.constant_fps
 
     def _encode(self, frame, time: float) -> None:

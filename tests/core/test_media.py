@@ -187,3 +187,28 @@ def test_probe_for_processing_checks_frame_size(media_dir):
     with pytest.raises(MediaError, match="resolution 96x64 is above the limit") as exc:
         probe_for_processing(media_dir / "cfr.mp4", max_pixels=1000, hint="raise --max-pixels")
     assert "raise --max-pixels" in exc.value.one_line()
+
+
+def test_writer_keeps_frame_times_or_resamples_on_purpose(tmp_path):
+    """Frames 0-3 shown for 0.1, 0.1, 0.3 and 0.1 s: kept as given, or held on a 20 fps grid."""
+    import av
+
+    times, end = [0.0, 0.1, 0.2, 0.5], 0.6
+    frames = index_frames(4)
+    kept = tmp_path / "kept.mp4"
+    w = VideoWriter(kept, 10)
+    for f, t in zip(frames, times, strict=True):
+        w.write(f, time=t)
+    w.close(end=end)
+    with av.open(str(kept)) as c:
+        vs = c.streams.video[0]
+        got = sorted((float(fr.pts * vs.time_base), frame_index(fr.to_ndarray(format="rgb24"))) for fr in c.decode(vs))
+    assert [round(t, 3) for t, _ in got] == times and [i for _, i in got] == [0, 1, 2, 3]
+    even = tmp_path / "even.mp4"
+    w = VideoWriter(even, constant_fps=20)
+    for f, t in zip(frames, times, strict=True):
+        w.write(f, time=t)
+    w.close(end=end)
+    assert w.frames == 12 and w.duration == pytest.approx(0.6)
+    shown = [frame_index(f.image) for f in iter_frames(even)]
+    assert shown == [0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3]

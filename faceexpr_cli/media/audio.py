@@ -1,22 +1,15 @@
-"""In-process clip encoding (H.264 + AAC into mp4 bytes) and a forward-only audio cursor over a source.
+"""A forward-only audio cursor over a file's first audio stream, shared by the writer and the clip cutter.
 
-Encoding in the same process as decoding is what makes cutting many clips cheap: no ffmpeg start-up, no probe,
-no seek and no re-decode per clip. Both go through PyAV, whose bundled FFmpeg has libx264 and the AAC encoder.
+Clips of one source are cut in time order, so the cursor decodes the audio once, forwards, and seeks only when
+a span lies far ahead (or behind). Spans outside the stream come back as silence, and ``last_real`` says how much
+of each span was real audio, which is what ``audio_coverage`` reports.
 """
 
 from __future__ import annotations
 
-import io
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
-from faceexpr_cli.errors import MediaError
-
-
-def rate_fraction(fps: float) -> Fraction:
-    return Fraction(fps).limit_denominator(1001)
 
 
 class AudioCursor:
@@ -98,71 +91,3 @@ class AudioCursor:
             self._buf = self._buf[:, drop:]
             self._buf_start = buf_start + drop / self.rate
         return out
-
-
-def encode_clip(
-    frames: list,
-    fps: float,
-    *,
-    audio: np.ndarray | None = None,
-    sample_rate: int | None = None,
-    layout: str | None = None,
-    size: tuple[int, int] | None = None,
-    crf: int = 18,
-    preset: str = "veryfast",
-    threads: int = 0,
-) -> bytes:
-    """Encode frames (``av.VideoFrame`` or RGB uint8 arrays) and an optional (C, N) float waveform to mp4 bytes."""
-    import av
-
-    if not frames:
-        raise MediaError("clip", "no frames to encode")
-    buf = io.BytesIO()
-    rate = rate_fraction(fps)
-    with av.open(buf, "w", format="mp4") as out:
-        first = frames[0]
-        w, h = size if size else ((first.width, first.height) if isinstance(first, av.VideoFrame)
-                                  else (first.shape[1], first.shape[0]))
-        w, h = w - w % 2, h - h % 2
-        vs = out.add_stream("libx264", rate=rate)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        frame_tb = 1 / rate  # the stream's own time base changes once the muxer writes its header
-        vs.time_base = frame_tb
-        vs.codec_context.thread_count = threads
-        vs.options = {"crf": str(crf), "preset": preset}
-        astream = None
-        if audio is not None and sample_rate:
-            astream = out.add_stream("aac", rate=sample_rate)
-            astream.layout = layout or ("mono" if audio.shape[0] == 1 else "stereo")
-            astream.bit_rate = 128000
-            astream.options = {"aac_coder": "fast"}  # ~2x faster than the default two-loop search at 128 kb/s
-        for k, frame in enumerate(frames):
-            if not isinstance(frame, av.VideoFrame):
-                img = np.ascontiguousarray(frame[:h, :w])
-                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            if frame.width != w or frame.height != h or frame.format.name != "yuv420p":
-                frame = frame.reformat(width=w, height=h, format="yuv420p")
-            frame.pts = k
-            frame.duration = 1  # a decoded frame keeps its source duration, in the source's time base
-            frame.time_base = frame_tb
-            frame.pict_type = av.video.frame.PictureType.NONE  # do not force the source's key frames
-            out.mux(vs.encode(frame))
-        out.mux(vs.encode(None))
-        if astream is not None:
-            _encode_audio(out, astream, audio, sample_rate)
-    return buf.getvalue()
-
-
-def _encode_audio(out, astream, audio: np.ndarray, rate: int) -> None:
-    import av
-
-    size = astream.codec_context.frame_size or 1024
-    data = np.ascontiguousarray(audio, dtype=np.float32)
-    for s in range(0, data.shape[1], size):
-        chunk = np.ascontiguousarray(data[:, s:s + size])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=astream.layout.name)
-        frame.sample_rate = rate
-        frame.pts = s
-        frame.time_base = Fraction(1, rate)
-        out.mux(astream.encode(frame))
-    out.mux(astream.encode(None))
