@@ -113,3 +113,14 @@ def test_keyword_clip_on_an_edit_list_file(edit_list_video, tmp_path):
     assert meta["actual_start"] == pytest.approx(2.0, abs=0.02) and duration == pytest.approx(1.0, abs=0.04)
     wave, rate = decode_audio(data)
     assert chirp_time(wave, rate, 0.5) == pytest.approx(edit_list_video.chirp_offset + 2.5, abs=0.05)
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-1"])
+def test_bad_fps_is_a_usage_error_before_any_work(phone_vfr, tmp_path, capsys, value):
+    from faceexpr_cli.cli.app import main
+
+    out = tmp_path / "out"
+    assert main(["clip", str(phone_vfr.path), "--random", "1", "--fps", value, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--fps" in err and "Traceback" not in err
+    assert not list(out.glob("*.tar"))

@@ -134,3 +134,14 @@ def test_resume_redoes_a_clip_whose_file_changed(phone_vfr, tmp_path):
     assert again.stats["resumed_skipped"] == 0
     frames, _ = decode_video_times(clip)
     assert frames == again.rows[0]["n_frames"]
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-5", "inf"])
+def test_bad_fps_is_a_usage_error_before_any_work(phone_vfr, tmp_path, capsys, value):
+    from faceexpr_cli.cli.app import main
+
+    out = tmp_path / "out"
+    assert main(["crop", str(phone_vfr.path), "--out", str(out), "--fps", value]) == 2
+    err = capsys.readouterr().err
+    assert "--fps" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert not list(out.rglob("*.mp4"))

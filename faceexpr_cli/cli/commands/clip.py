@@ -79,6 +79,7 @@ def clip(
       [cyan]fx clip transcripts.json -k smile --rules seed -o clips/[/]   (the seed's transcript list)
       [cyan]fx clip manifest.csv --random 5 --seed 1 --frames 30 -o random/[/]
       [cyan]fx clip talk.mp4 -k smile --faces --face-size 256 -o faces/[/]
+      [cyan]fx clip IMG_0001.MOV --random 3 --post 1.5 --fps 25 -o clips/[/]   (phone VFR at a constant rate)
     """
     from faceexpr_cli.clip.inputs import resolve_inputs
     from faceexpr_cli.clip.matching import parse_keywords

@@ -59,7 +59,8 @@ def crop(
     Examples: [cyan]fx crop talk.mp4 --out crops[/],
     [cyan]fx crop videos/ --out crops --size 518 --mode follow --workers 4[/],
     [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/],
-    [cyan]fx crop wide.mp4 --out crops --fill reflect[/]
+    [cyan]fx crop wide.mp4 --out crops --fill reflect[/],
+    [cyan]fx crop IMG_0001.MOV --out crops --fps 25[/] (phone video resampled to a constant rate)
     """
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
