@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,14 +47,6 @@ def _keyframes(path: str, _mtime: int) -> tuple[float, ...]:
     return tuple(times)
 
 
-def _stream_fps(path: str) -> float | None:
-    with open_container(path) as container:
-        if not container.streams.video:
-            raise MediaError(path, "has no video stream")
-        rate = container.streams.video[0].average_rate
-    return float(rate) if rate else None
-
-
 def cut(
     src: str | Path,
     dst: str | Path,
@@ -83,29 +74,29 @@ def cut(
     tmp = temp_path(dst)
     audio_map = ["-map", "0:a:0?"] if audio else ["-an"]
     fmt = ["-f", "mp4"] if dst.suffix.lower() in (".mp4", ".m4v") else []
-    actual = start
     if mode == "exact":
-        # Snap to the source's frame grid so the clip holds exactly the frames whose times fall in [start, end).
-        fps = _stream_fps(str(src))
-        n_frames = None
-        if fps:
-            first = math.ceil(start * fps - 1e-6)
-            n_frames = max(1, math.ceil(end * fps - 1e-6) - first)
-            actual = first / fps
-        args = ["-ss", f"{actual:.6f}", "-i", str(src), "-t", f"{end - actual:.6f}", "-map", "0:v:0", *audio_map]
-        if n_frames:
-            args += ["-frames:v", str(n_frames)]
-        args += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
-        if size is not None:
-            args += ["-vf", f"scale={size[0]}:{size[1]}"]
-        if audio:
-            args += ["-c:a", "aac", "-b:a", "128k"]
-    else:
-        keys = keyframe_times(src)
-        i = bisect.bisect_right(keys, start + 1e-6) - 1
-        actual = keys[i] if i >= 0 else 0.0
-        args = ["-ss", f"{actual:.6f}", "-i", str(src), "-t", f"{end - actual:.6f}", "-map", "0:v:0", *audio_map]
-        args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+        if dst.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+            raise UsageError(f"exact cuts are written as MP4, not '{dst.suffix}'", "name the output .mp4")
+        # One timing model: the frames shown in [start, end) from the stream's frame times, encoded by the one
+        # writer with their own timestamps and the span's audio (the same path as fx clip).
+        from faceexpr_cli.media.clipping import cut_many
+
+        clip = next(cut_many(src, [(start, end)], "exact", audio=audio, size=size, crf=crf, preset=preset), None)
+        if clip is None:
+            raise MediaError(src, f"no frames between {start:.3f} and {end:.3f} s")
+        try:
+            tmp.write_bytes(clip.data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(dst)
+        return CutResult(str(dst), mode, start, end, clip.actual_start, clip.actual_start - start)
+    # fast: stream copy from the key frame at or before the start
+    keys = keyframe_times(src)
+    i = bisect.bisect_right(keys, start + 1e-6) - 1
+    actual = keys[i] if i >= 0 else 0.0
+    args = ["-ss", f"{actual:.6f}", "-i", str(src), "-t", f"{end - actual:.6f}", "-map", "0:v:0", *audio_map]
+    args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
     args += ["-movflags", "+faststart", *fmt, str(tmp)]
     try:
         run_ffmpeg(args, src)
