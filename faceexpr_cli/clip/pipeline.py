@@ -1,6 +1,6 @@
 """``fx clip``'s core: for each input, find hits (or random windows), cut them in one pass, write the dataset.
 
-Per input: probe -> transcript -> hits -> windows (+ dropped hits) -> ``cut_many`` (one decode pass) -> optional
+One run per output folder (``runlock.output_lock``). Per input: probe (size limit) -> transcript -> hits -> windows (+ dropped hits) -> ``cut_many`` (one decode pass) -> optional
 face filter and crop -> ``DatasetWriter``. A bad input becomes a failed row and the run goes on; an input is
 marked done only after all its clips are written, so a resumed run redoes exactly the unfinished ones.
 """
@@ -20,7 +20,11 @@ from faceexpr_cli.clip.windows import NO_ROOM, Window, WindowSpec, plan_windows,
 from faceexpr_cli.console import log, progress
 from faceexpr_cli.dataset import format as fmt
 from faceexpr_cli.dataset.writer import DatasetWriter, write_stats
-from faceexpr_cli.errors import DataError, FxError, UsageError
+from faceexpr_cli.errors import DataError, FxError, MediaError, UsageError
+from faceexpr_cli.runlock import output_lock
+from faceexpr_cli.safety import check_number
+
+DEFAULT_MAX_PIXELS = 4096 * 4096  # fx crop's limit: one 63 MP frame of a span decoded to RGB took 8.6 GB
 
 
 @dataclass
@@ -43,21 +47,26 @@ class ClipSettings:
     face_backend: str | None = None
     shard_count: int = 1000
     shard_bytes: int = 512 * 1024 * 1024
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger videos are failed rows, checked from the probe
 
     def check(self) -> None:
         if (self.keywords is None) == (self.random is None):
             raise UsageError("give either --keywords or --random N", "e.g. --keywords smile or --random 5")
-        if self.random is not None and self.random < 1:
-            raise UsageError("--random must be at least 1")
-        if self.fps is not None and not (0 < self.fps <= 1000):  # also refuses NaN
-            raise UsageError(f"--fps {self.fps} is out of range", "use a rate such as 25 or 30, or leave it out")
+        check_number(self.random, "--random", minimum=1)
+        check_number(self.fps, "--fps", above=0, maximum=1000, hint="use a rate such as 25 or 30, or leave it out")
+        check_number(self.min_gap, "--min-gap", minimum=0)
+        check_number(self.crf, "--crf", minimum=0, maximum=51)
+        check_number(self.face_size, "--face-size", minimum=16, maximum=4096)
+        check_number(self.shard_count, "--shard-count", minimum=1)
+        check_number(self.shard_bytes, "--shard-mb", above=0)
+        check_number(self.max_pixels, "--max-pixels", minimum=1)
         MATCHERS.get(self.match)
         self.window.check()
 
     def to_json(self) -> dict[str, Any]:
         """What a resume must match (output-shaping settings only)."""
         d = asdict(self)
-        for k in ("shard_count", "shard_bytes", "threads"):
+        for k in ("shard_count", "shard_bytes", "threads", "max_pixels"):
             d.pop(k)
         return d
 
@@ -76,7 +85,11 @@ def clip_key(source: str, index: int) -> str:
 def run_clip(inputs: list[ClipInput], out: str | Path, settings: ClipSettings, *, overwrite: bool = False
              ) -> ClipRun:
     settings.check()
-    out = Path(out)
+    with output_lock(out, "fx clip") as out:
+        return _run_locked(inputs, out, settings, overwrite)
+
+
+def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, overwrite: bool) -> ClipRun:
     started = time.time()
     skipped = 0
     writer = DatasetWriter(out, max_count=settings.shard_count, max_bytes=settings.shard_bytes,
@@ -122,6 +135,9 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
 
     assert item.video is not None
     info = probe(item.video)
+    if s.max_pixels is not None and info.width * info.height > s.max_pixels:  # before any frame is decoded
+        raise MediaError(item.video, f"resolution {info.width}x{info.height} is above the limit "
+                                     f"({s.max_pixels} pixels)", "raise --max-pixels or downscale it")
     fps = grid_fps(item.video)  # planning only: windows are then snapped to the real frame times
     table = frame_times(item.video)
     base = {"source": item.source, "transcript": str(item.transcript) if item.transcript else None,

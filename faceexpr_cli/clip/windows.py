@@ -17,6 +17,7 @@ import numpy as np
 from faceexpr_cli.clip.matching import Hit
 from faceexpr_cli.errors import UsageError
 from faceexpr_cli.registry import Registry
+from faceexpr_cli.safety import check_number
 from faceexpr_cli.transcripts.timeline import Timeline
 
 AnchorFn = Callable[[Timeline, Hit], float | None]
@@ -68,8 +69,13 @@ class WindowSpec:
 
     def check(self) -> None:
         ANCHORS.get(self.anchor)
-        if self.frames is not None and self.frames < 1:
-            raise UsageError("--frames must be at least 1")
+        check_number(self.offset, "--offset")
+        check_number(self.pre, "--pre", minimum=0)
+        check_number(self.post, "--post", minimum=0)
+        check_number(self.frames, "--frames", minimum=1)
+        check_number(self.min_duration, "--min-duration", minimum=0)
+        check_number(self.max_duration, "--max-duration", above=0)
+        check_number(self.end_margin, "--end-margin", minimum=0)
         if self.frames is None and self.pre + self.post <= 0:
             raise UsageError("the window is empty", "give --post (seconds after the anchor) or --frames N")
         if self.min_duration and self.max_duration and self.min_duration > self.max_duration:

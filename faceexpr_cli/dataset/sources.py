@@ -2,6 +2,8 @@
 
 Both are listed as "shards" (a tar, or a single mp4 with an optional ``<stem>.json`` beside it) so that the reader
 splits and shuffles them the same way. Raw samples are ``(key, mp4 bytes, metadata dict, shard path)``.
+Keys come from files (tar member names, a JSON beside an mp4) and consumers turn them into file names (token
+caches, feature files), so they are always made safe here (``format.safe_key``: letters, digits, ``_``, ``-``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ def iter_shard(path: Path) -> Iterator[RawSample]:
     """Samples of one shard in stored order; a video file is a shard of one sample."""
     if path.suffix.lower() != ".tar":
         meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        meta.setdefault("key", fmt.safe_key(path.stem))
+        meta = _json(meta_path.read_bytes(), meta_path) if meta_path.is_file() else {}
+        meta["key"] = fmt.safe_key(str(meta.get("key") or path.stem))
         meta.setdefault("source", str(path))
         yield RawSample(meta["key"], path.read_bytes(), meta, str(path))
         return
@@ -95,6 +97,17 @@ def _assemble(key: str, parts: dict[str, bytes], path: Path) -> RawSample | None
     video = next((parts[e] for e in ("mp4", "m4v", "mov", "mkv", "webm") if e in parts), None)
     if video is None:
         return None
-    meta = json.loads(parts["json"]) if "json" in parts else {}
-    meta.setdefault("key", key)
+    meta = _json(parts["json"], f"{path}: {key}.json") if "json" in parts else {}
+    key = fmt.safe_key(key)
+    meta["key"] = key
     return RawSample(key, video, meta, str(path))
+
+
+def _json(data: bytes, where: object) -> dict:
+    try:
+        meta = json.loads(data)
+    except ValueError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{where}: not a JSON object")
+    return meta

@@ -1,15 +1,17 @@
 """Writing clip datasets: WebDataset tar shards closed by size or count, Parquet index parts, resume.
 
-Each shard is written under a temporary name and renamed when closed; its Parquet part is written after it,
-so a part on disk means "this shard and the rows it lists are final". Resuming reads the parts back: finished
+Each shard is written under a temporary name unique to the process and renamed when closed; its Parquet part
+is written after it, so a part on disk means "this shard and the rows it lists are final". Resuming reads the parts back: finished
 inputs are skipped, keys already written are skipped (an input cut half-way writes only its missing clips),
-and numbering continues after the last finished shard. Leftover temporary files are removed.
+and numbering continues after the last finished shard. Leftover temporary files are removed: the caller holds
+the folder's run lock (``runlock.output_lock``), so they belong to a run that died.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -96,8 +98,8 @@ class DatasetWriter:
     # --- writing -------------------------------------------------------------------------------------------
     def add_sample(self, key: str, mp4: bytes, meta: dict[str, Any], row: dict[str, Any]) -> None:
         """One clip: ``key.mp4`` and ``key.json`` in the open shard, and an ``ok`` index row."""
-        if "." in key:
-            raise ValueError(f"dataset keys cannot contain dots: {key}")
+        if fmt.safe_key(key) != key:  # keys become tar member names, and file names for readers
+            raise ValueError(f"dataset keys may hold only letters, digits, '_' and '-': {key!r}")
         if self._tar is None:
             self._open_shard()
         assert self._tar is not None
@@ -125,7 +127,7 @@ class DatasetWriter:
         self.done_inputs.add(source)
 
     def _open_shard(self) -> None:
-        self._tar_tmp = self.root / f".{fmt.shard_name(self._number)}.part"
+        self._tar_tmp = _temp(self.root / fmt.shard_name(self._number))
         self._tar = tarfile.open(self._tar_tmp, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 - closed in close_shard
 
     def close_shard(self) -> None:
@@ -141,7 +143,7 @@ class DatasetWriter:
             self.shards_written.append(final)
         table = pa.Table.from_pylist(self._rows, schema=fmt.INDEX_SCHEMA)
         part = self.root / fmt.part_name(number)
-        tmp = self.root / f".{part.name}.part"
+        tmp = _temp(part)
         pq.write_table(table, tmp)
         tmp.replace(part)
         self.previous_rows.extend(self._rows)
@@ -154,7 +156,7 @@ class DatasetWriter:
         self.close_shard()
         rows = [r for r in final_rows(self.previous_rows) if r["status"] != fmt.INPUT_DONE]
         table = pa.Table.from_pylist(rows, schema=fmt.INDEX_SCHEMA)
-        tmp = self.root / f".{fmt.INDEX_NAME}.part"
+        tmp = _temp(self.root / fmt.INDEX_NAME)
         pq.write_table(table, tmp)
         tmp.replace(self.root / fmt.INDEX_NAME)
         return final_rows(self.previous_rows)
@@ -210,7 +212,12 @@ def write_stats(root: str | Path, stats: dict[str, Any]) -> Path:
     return path
 
 
+def _temp(path: Path) -> Path:
+    """A temporary name beside ``path``, unique to this process; ``.*.part`` is what a resume cleans up."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = _temp(path)
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     tmp.replace(path)

@@ -56,6 +56,8 @@ def clip(
     fps: Annotated[float | None, typer.Option("--fps", help="Resample exact cuts to this constant rate (default: "
                                                             "keep the source's frame times, also when they vary).",
                                               show_default=False)] = None,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse videos with more pixels per frame (a failed "
+                                                                 "row; checked before decoding).")] = 4096 * 4096,
     faces: Annotated[bool, typer.Option("--faces", help="Keep only windows with exactly one face in every "
                                                         "frame; write face crops.")] = False,
     face_size: Annotated[int, typer.Option(help="Face crop size (square) with --faces.")] = 518,
@@ -89,6 +91,7 @@ def clip(
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json
     from faceexpr_cli.errors import BatchFailures, UsageError
+    from faceexpr_cli.safety import check_number
 
     if rules not in RULES:
         raise UsageError(f"unknown rules '{rules}'", f"use one of: {', '.join(RULES)}")
@@ -100,13 +103,14 @@ def clip(
     kw = parse_keywords(keywords) if keywords is not None else None
     if kw is None and random_n is None:
         raise UsageError("nothing to look for", 'pass --keywords smile,"look surprised" or --random N')
+    check_number(shard_mb, "--shard-mb", above=0, maximum=1024 * 1024)  # before it becomes a byte count
     spec = WindowSpec(anchor=values["anchor"], offset=values["offset"], fallback=fallback, pre=pre, post=post,
                       frames=values["frames"], min_duration=min_duration, max_duration=max_duration,
                       merge=values["merge"], end_margin=values["end_margin"])
     settings = ClipSettings(keywords=kw, random=random_n, match=values["match"], stem=stem, window=spec, seed=seed,
                             min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset, fps=fps, faces=faces,
                             face_size=face_size, face_backend=face_backend, shard_count=shard_count,
-                            shard_bytes=int(shard_mb * 1024 * 1024))
+                            shard_bytes=int(shard_mb * 1024 * 1024), max_pixels=max_pixels)
     settings.check()
     if faces:
         from faceexpr_cli.crop.geometry import FILLS
