@@ -7,19 +7,23 @@ failure keeps it for the next attempt or run; Ctrl-C stops at the next chunk and
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import traceback
 from typing import Any
 
 from faceexpr_cli.console import log
 from faceexpr_cli.download.dest import Destination
-from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError
-from faceexpr_cli.download.items import Item
+from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError, TransientError
+from faceexpr_cli.download.items import Item, refused_url
 from faceexpr_cli.download.limits import HostLimiter, Meter
 from faceexpr_cli.download.options import DownloadOptions
+from faceexpr_cli.download.redaction import Scrubber
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob, Source, pick_source
 from faceexpr_cli.download.verify import check, sha256_file
 from faceexpr_cli.errors import DependencyError, FxError
+from faceexpr_cli.safety import redact_url
 
 
 class Fetcher:
@@ -41,12 +45,18 @@ class Fetcher:
             return self._sources[name]
 
     def run(self, item: Item) -> dict[str, Any]:
-        """Fetch one item; always returns its status record (never raises, except on Ctrl-C)."""
+        """Fetch one item; always returns its status record (never raises), its URL secrets blanked."""
+        scrub = Scrubber(item.url)
+        return scrub.record(self._run(item, scrub))
+
+    def _run(self, item: Item, scrub: Scrubber) -> dict[str, Any]:
         started = time.monotonic()
-        record: dict[str, Any] = {"key": item.key, "url": item.url, "name": item.name, "attempts": 0,
+        record: dict[str, Any] = {"key": item.key, "url": redact_url(item.url), "name": item.name, "attempts": 0,
                                   "transferred": 0, **{k: v for k, v in item.meta.items() if k not in ("key", "url")}}
+        if not item.problem and refused_url(item.url):
+            item.problem, item.problem_kind = refused_url(item.url), "bad_url"
         if item.problem:
-            return self._failed(record, PermanentError("bad_row", item.problem), started)
+            return self._failed(record, PermanentError(item.problem_kind, item.problem), started)
         try:
             source_name = pick_source(item, self.options.source)
             source = self.source(source_name)
@@ -66,13 +76,13 @@ class Fetcher:
                 return self._commit(item, got, record, started)
             except Interrupted:
                 record.update(status="failed", error_class="interrupted", error="stopped by Ctrl-C; re-run to resume",
-                              seconds=round(time.monotonic() - started, 3))
+                              transient=True, seconds=round(time.monotonic() - started, 3))
                 return record
             except FetchError as exc:
                 record["http_status"] = exc.http_status or record.get("http_status")
                 if exc.kind == "checksum_mismatch" and record.get("resumed_from") and not restarted:
                     # a resumed part may hold bytes of an older copy: one clean try from zero before giving up
-                    log.info("%s: checksum mismatch after resume, fetching again from the start", item.key)
+                    log.info("%s: checksum mismatch after resume, fetching again from the start", scrub.text(item.key))
                     self.dest.discard(part)
                     restarted = True
                     continue
@@ -83,20 +93,21 @@ class Fetcher:
                     else:
                         self.dest.discard_if_empty(part)
                     return self._failed(record, exc, started)
-                log.debug("%s: %s; retrying in %.2f s", item.key, exc.message, wait)
+                log.debug("%s: %s; retrying in %.2f s", scrub.text(item.key), scrub.text(exc.message), wait)
                 try:
                     self.meter.sleep(wait)
                 except Interrupted:
                     record.update(status="failed", error_class="interrupted", error="stopped by Ctrl-C",
-                                  seconds=round(time.monotonic() - started, 3))
+                                  transient=True, seconds=round(time.monotonic() - started, 3))
                     return record
             except FxError as exc:  # e.g. a missing fsspec driver: its hint says what to install
                 self.dest.discard(part)
                 kind = "dependency" if isinstance(exc, DependencyError) else type(exc).__name__
                 return self._failed(record, FetchError(kind, exc.one_line()), started)
             except Exception as exc:  # a bug or a local problem (disk full): recorded, the run goes on
-                log.debug("%s: unexpected %r", item.key, exc, exc_info=True)
-                return self._failed(record, FetchError(type(exc).__name__, str(exc)), started)
+                if log.isEnabledFor(logging.DEBUG):  # the traceback may quote the URL: scrubbed like the rest
+                    log.debug("%s: unexpected %s", scrub.text(item.key), scrub.text(traceback.format_exc()))
+                return self._failed(record, TransientError(type(exc).__name__, str(exc)), started)
 
     def _verify(self, item: Item, got: Fetched, record: dict[str, Any]) -> None:
         record["resumed_from"] = got.resumed_from
@@ -125,6 +136,7 @@ class Fetcher:
         return record
 
     def _failed(self, record: dict[str, Any], exc: FetchError, started: float) -> dict[str, Any]:
-        record.update(status="failed", error_class=exc.kind, error=exc.message,
+        # transient: a re-run may succeed (retries ran out, Ctrl-C); permanent ones need the row or the server fixed
+        record.update(status="failed", error_class=exc.kind, error=exc.message, transient=exc.transient,
                       seconds=round(time.monotonic() - started, 3))
         return record

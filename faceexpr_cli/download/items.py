@@ -28,12 +28,43 @@ class Item:
     spans: list[tuple[float, float]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # a row that cannot be fetched at all (recorded as failed, never fetched)
+    problem_kind: str = "bad_row"  # the error_class of that failure: bad_row, or bad_url for a refused scheme
     index: int = 0
 
     @property
     def host(self) -> str:
         parts = urlsplit(self.url)
         return parts.netloc.lower() if parts.scheme in ("http", "https") else parts.scheme or "local"
+
+
+# Schemes fx fetches from; anything else (ftp, zip, memory, data, javascript, ...) is refused before any fetch.
+# ``file://`` is a local path (this machine only).
+SCHEMES = frozenset({"http", "https", "s3", "s3a", "gs", "gcs", "file"})
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+_NEEDS_HOST = frozenset({"http", "https", "s3", "s3a", "gs", "gcs"})
+
+
+def url_scheme(text: str) -> str | None:
+    """The scheme of ``text`` if it starts with one (``C:\\...`` drive letters are not schemes)."""
+    m = _SCHEME.match(text)
+    return m.group(1).lower() if m else None
+
+
+def refused_url(url: str) -> str | None:
+    """Why ``url`` may not be fetched (a scheme outside the allow-list, no host), or None when it may."""
+    scheme = url_scheme(url)
+    if scheme is None:
+        return None  # a local path
+    if scheme not in SCHEMES:
+        return f"scheme {scheme}: is not allowed (use http, https, s3, gs or a local path)"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "the URL contains white space or control characters"
+    parts = urlsplit(url)
+    if scheme in _NEEDS_HOST and (not parts.netloc or not parts.hostname):
+        return f"no host in the {scheme} URL"
+    if scheme == "file" and parts.netloc not in ("", "localhost"):
+        return f"file:// URL of another host ({parts.hostname})"
+    return None
 
 
 def safe_name(text: str) -> str:
@@ -49,7 +80,7 @@ def safe_name(text: str) -> str:
 def url_basename(url: str) -> str:
     parts = urlsplit(url)
     base = PurePosixPath(unquote(parts.path)).name
-    return base or parts.netloc or "item"
+    return base or parts.hostname or "item"  # the host, never the user-info (it may hold a password)
 
 
 def url_suffix(url: str) -> str:

@@ -9,13 +9,23 @@ status manifest. A row that cannot be used becomes a failed item with its reason
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from faceexpr_cli.download.items import Item, make_unique, output_name, parse_spans, parse_time
+from faceexpr_cli.download.items import (
+    Item,
+    make_unique,
+    output_name,
+    parse_spans,
+    parse_time,
+    refused_url,
+    url_scheme,
+)
 from faceexpr_cli.errors import DataError, MissingFileError
 from faceexpr_cli.registry import Registry
+from faceexpr_cli.safety import redact, redact_url
 
 Rows = list[dict[str, Any]]
 READERS: Registry[Callable[[Path], Rows]] = Registry("manifest format")
@@ -108,33 +118,64 @@ def _column(row: dict[str, Any], field: str) -> Any:
     return None
 
 
-def _looks_like_id(text: str) -> bool:
-    return "://" not in text and "/" not in text and "." not in text and "\\" not in text
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_MANGLED = re.compile(r"[\s\"'<>{}|^`\x00-\x1f]")
+
+
+class BadValue(ValueError):
+    """A row's URL field that is refused before any fetch; ``kind`` is its error_class."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def is_video_id(text: str, id_url: str = YOUTUBE) -> bool:
+    """A bare value that the id template turns into a URL: an 11-character YouTube id for the default template,
+    a plain token (letters, digits, ``_-``) for a custom ``--id-url``."""
+    pattern = _YOUTUBE_ID if id_url == YOUTUBE else _PLAIN_ID
+    return bool(pattern.fullmatch(text))
 
 
 def _resolve_url(value: str, base: Path, id_url: str) -> str:
+    """The URL or local path a row's field stands for; a field that is neither raises ``BadValue``."""
     text = str(value).strip()
-    if "://" in text:
+    candidate = Path(text).expanduser()
+    local = candidate if candidate.is_absolute() else base / candidate
+    try:
+        exists = bool(text) and local.exists()
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
+        exists = False
+    if exists:
+        return str(local.resolve())
+    if url_scheme(text) is not None:
+        problem = refused_url(text)
+        if problem is not None:
+            kind = "bad_row" if _MANGLED.search(text) else "bad_url"
+            raise BadValue(kind, f"{redact_url(text)[:200]}: {problem}")
         return text
-    if _looks_like_id(text) and not (base / text).exists():
+    if is_video_id(text, id_url):
         return id_url.format(id=text)
-    local = Path(text).expanduser()
-    if not local.is_absolute() and (base / local).exists():
-        local = base / local
-    return str(local.resolve())
+    if not text or _MANGLED.search(text) or ("/" not in text and "\\" not in text and "." not in text):
+        shown = redact(text)[:80]
+        raise BadValue("bad_row", f"{shown!r} is not a URL, a local path or a video id")
+    return str(candidate.resolve() if candidate.is_absolute() else local.resolve())  # a missing local file
 
 
 def _item(row: dict[str, Any], index: int, base: Path, id_url: str) -> Item:
     known = {a for field in ALIASES for a in ALIASES[field]}
-    meta = {k: v for k, v in row.items() if k.lower() not in known and not k.startswith("_")}
+    meta = {k: redact(v) for k, v in row.items() if k.lower() not in known and not k.startswith("_")}
     item_id = _column(row, "id")
     raw_url = _column(row, "url")
-    item = Item(key=str(item_id or raw_url or f"row{index}"), url="", name="", meta=meta, index=index)
+    # the key may be the URL: its password and signature never reach the status manifest, logs or names
+    item = Item(key=redact_url(str(item_id or raw_url or f"row{index}")), url="", name="", meta=meta, index=index)
     try:
         if raw_url is None and item_id is None:
             raise ValueError("no URL or id in this row")
         item.url = _resolve_url(str(raw_url or item_id), base, id_url)
-        if item_id is None and raw_url is not None and _looks_like_id(str(raw_url)):
+        if item_id is None and raw_url is not None and is_video_id(str(raw_url).strip(), id_url) \
+                and item.url != str(raw_url).strip():
             item_id = str(raw_url).strip()  # a bare video id names its file
             item.key = item_id
         item.name = output_name(str(item_id) if item_id is not None else None, item.url)
@@ -152,6 +193,7 @@ def _item(row: dict[str, Any], index: int, base: Path, id_url: str) -> Item:
         item.source = str(source) if source is not None else None
     except (ValueError, TypeError) as exc:
         item.problem = f"row {index + 1}: {exc}"
+        item.problem_kind = exc.kind if isinstance(exc, BadValue) else "bad_row"
         item.name = item.name or output_name(item.key, item.url or item.key)
     return item
 

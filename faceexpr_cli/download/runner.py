@@ -27,6 +27,7 @@ from faceexpr_cli.download.manifest import YOUTUBE, read_manifest
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.status import StatusLog
 from faceexpr_cli.download.verify import sha256_file
+from faceexpr_cli.safety import redact_url
 
 
 @dataclass
@@ -106,7 +107,7 @@ def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadO
     finally:
         status_files = status.close()
     ordered = [records[it.key] for it in items if it.key in records]
-    return RunResult(str(destination), ordered, time.monotonic() - started, meter.bytes, status_files)
+    return RunResult(redact_url(str(destination)), ordered, time.monotonic() - started, meter.bytes, status_files)
 
 
 def _keep(record: dict[str, Any], records: dict[str, dict[str, Any]], status: StatusLog) -> None:

@@ -21,6 +21,7 @@ from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.runner import run_pool
 from faceexpr_cli.download.verify import sha256_file
 from faceexpr_cli.errors import DownloadError, FxError
+from faceexpr_cli.safety import redact_url
 from faceexpr_cli.weights import cache_path, packaged_path, weight_source
 
 
@@ -88,9 +89,10 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     run_pool(fetcher, [item], records.append, meter, progress, label=f"{card.name}/{ws.name}")
     record = records[0]
     if record["status"] != "ok":
+        again = "re-run to retry (a partial download resumes), or " if record.get("transient") else ""
         raise DownloadError(
-            f"weights '{ws.name}' for '{card.name}' from {ws.url} failed: {record.get('error')}",
-            f"re-run to retry (a partial download resumes), or put {ws.filename} at {path} by hand",
+            f"weights '{ws.name}' for '{card.name}' from {redact_url(ws.url)} failed: {record.get('error')}",
+            f"{again}put {ws.filename} at {path} by hand",
         )
     result.status, result.bytes, result.sha256 = "downloaded", record["bytes"], record["sha256"]
     return result

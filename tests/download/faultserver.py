@@ -46,6 +46,9 @@ class Hit:
     range: str | None
     status: int
     sent: int
+    auth: str | None = None  # the Authorization header (user:password from the URL arrives as Basic auth)
+    query: str = ""
+    if_range: str | None = None
 
 
 class FaultServer:
@@ -106,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _log(self, status: int, sent: int) -> None:
         with self.server_ref.lock:
-            self.server_ref.hits.append(Hit(self.path.split("?")[0], self.headers.get("Range"), status, sent))
+            path, _, query = self.path.partition("?")
+            self.server_ref.hits.append(Hit(path, self.headers.get("Range"), status, sent,
+                                            self.headers.get("Authorization"), query, self.headers.get("If-Range")))
 
     def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -71,7 +71,7 @@ def test_missing_driver_and_unknown_protocol_are_recorded(tmp_path, monkeypatch)
     result = download_manifest(tmp_path / "list.txt", tmp_path / "out", fast_options(), progress=False)
     gcs, unknown = result.records
     assert gcs["error_class"] == "dependency" and "faceexpr[gcs]" in gcs["error"] and gcs["attempts"] == 1
-    assert unknown["error_class"] == "bad_url" and unknown["attempts"] == 1
+    assert unknown["error_class"] == "bad_url" and unknown["attempts"] == 0  # refused before any fetch
 
 
 def test_local_part_is_resumed(tmp_path):

@@ -106,7 +106,12 @@ def fetch(
         print_summary(result)
     if result.failed:
         status = result.status_files[-1] if result.status_files else None
-        err.print(f"re-run the same command to retry the {len(result.failed)} failed item(s)")
+        transient = sum(1 for r in result.failed if r.get("transient"))
+        if transient:  # only these may succeed on a re-run; 404s and bad rows need the manifest or server fixed
+            err.print(f"re-run the same command to retry the {transient} item(s) that failed transiently")
+        if transient < len(result.failed):
+            err.print(f"{len(result.failed) - transient} item(s) failed for good (see error_class); "
+                      "fix their rows or sources")
         raise BatchFailures(len(result.failed), len(result.records), status)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from faceexpr_cli.console import log
 from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError, TransientError, http_error
 from faceexpr_cli.download.options import DownloadOptions, VideoOptions
+from faceexpr_cli.download.redaction import Scrubber
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
 
 _CODECS = {"h264": "avc1", "avc": "avc1", "avc1": "avc1", "hevc": "(hev1|hvc1)", "h265": "(hev1|hvc1)",
@@ -74,18 +75,22 @@ def classify(exc: BaseException, url: str) -> FetchError:
 
 
 class _Logger:
-    """yt-dlp's messages go to fx's logger at debug level; its errors are raised and recorded instead."""
+    """yt-dlp's messages go to fx's logger at debug level, the item's URL secrets blanked; its errors are
+    raised and recorded instead."""
+
+    def __init__(self, scrub: Scrubber):
+        self.scrub = scrub
 
     def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", msg)
+        log.debug("yt-dlp: %s", self.scrub.text(msg))
 
     info = debug
 
     def warning(self, msg: str) -> None:
-        log.debug("yt-dlp warning: %s", msg)
+        log.debug("yt-dlp warning: %s", self.scrub.text(msg))
 
     def error(self, msg: str) -> None:
-        log.debug("yt-dlp error: %s", msg)
+        log.debug("yt-dlp error: %s", self.scrub.text(msg))
 
 
 def ydl_options(job: FetchJob, options: DownloadOptions, hook: Any) -> dict[str, Any]:
@@ -102,7 +107,7 @@ def ydl_options(job: FetchJob, options: DownloadOptions, hook: Any) -> dict[str,
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,
-        "logger": _Logger(),
+        "logger": _Logger(Scrubber(job.item.url)),
         "progress_hooks": [hook],
         "continuedl": True,
         "overwrites": False,
