@@ -42,6 +42,7 @@ def schema():
         # what the verified clip file holds (the span above is the source's; these are the file's)
         ("duration", pa.float64()), ("audio_coverage", pa.float32()), ("fps_mode", pa.string()),
         ("bytes", pa.int64()),
+        ("worker_pid", pa.int64()),  # the process that cropped the source (fx crop --workers N)
     ])
 
 
@@ -56,7 +57,7 @@ def _atomic_write_table(rows: list[dict[str, Any]], path: Path) -> Path:
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     pq.write_table(pa.Table.from_pylist(rows, schema=schema()), tmp)
     os.replace(tmp, path)
     return path
@@ -66,8 +67,16 @@ def parts_dir(out: Path) -> Path:
     return out / "manifest" / "parts"
 
 
+def part_path(out: Path, source_id: str) -> Path:
+    return parts_dir(out) / f"{source_id}.parquet"
+
+
 def write_part(out: Path, source_id: str, rows: list[dict[str, Any]]) -> Path:
-    return _atomic_write_table(rows, parts_dir(out) / f"{source_id}.parquet")
+    return _atomic_write_table(rows, part_path(out, source_id))
+
+
+def remove_part(out: Path, source_id: str) -> None:
+    part_path(out, source_id).unlink(missing_ok=True)
 
 
 def read_parts(out: Path) -> list[dict[str, Any]]:
@@ -117,7 +126,7 @@ def write_manifest(out: Path, rows: list[dict[str, Any]]) -> Path:
 
 def write_stats(out: Path, stats: dict[str, Any]) -> Path:
     path = out / "stats.json"
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     tmp.write_text(json.dumps(stats, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path

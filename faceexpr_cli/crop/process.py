@@ -7,6 +7,8 @@ frame, so a video with three faces is still decoded only twice.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from faceexpr_cli.console import log
-from faceexpr_cli.crop import geometry
+from faceexpr_cli.crop import geometry, stop
+from faceexpr_cli.crop import manifest as mf
 from faceexpr_cli.crop.inputs import Item
 from faceexpr_cli.crop.manifest import new_row
 from faceexpr_cli.crop.options import CropOptions
@@ -125,9 +128,14 @@ def _geometry(piece: Track, segment: int, fps: float, width: int, height: int, o
     return plan
 
 
-def clip_name(item: Item, plan: ClipPlan) -> str:
+def clip_dir(item: Item) -> str:
+    """The folder that holds one source's clips (and nothing else)."""
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(item.source).stem)[:40]
-    return f"clips/{stem}-{item.source_id[:8]}/t{plan.track.track_id:03d}_{plan.segment:02d}.mp4"
+    return f"clips/{stem}-{item.source_id[:8]}"
+
+
+def clip_name(item: Item, plan: ClipPlan) -> str:
+    return f"{clip_dir(item)}/t{plan.track.track_id:03d}_{plan.segment:02d}.mp4"
 
 
 def _embedding_frames(plan: ClipPlan, k: int = 3) -> set[int]:
@@ -201,6 +209,7 @@ def write_clips(item: Item, info, plans: list[ClipPlan], tracks: Tracks, out: Pa
     try:
         for frame in iter_frames(item.source, start=float(times[first]) if first else None,
                                  end=max(e for _, e in spans.values())):
+            stop.check()
             # both decodes see the same timestamps: match exactly, never by a nominal or average period
             pos = int(np.searchsorted(times, frame.time - SAME_FRAME))
             if pos >= len(times) or abs(times[pos] - frame.time) > SAME_FRAME:
@@ -296,6 +305,7 @@ def _analysis_frames(source: str, info, side: int):
 def track_source(item: Item, info, opts: CropOptions, backend: FaceBackend) -> Tracks:
     """The first decode: track faces at ``analysis_side``, boxes back in source pixels."""
     frames, back = _analysis_frames(item.source, info, opts.analysis_side)
+    frames = stop.frames(frames)
     # The single-face rule must see a second face as soon as it appears: full-frame scans on every round.
     topts = TrackerOptions(stride=opts.stride, detect_size=opts.detect_size, score_threshold=opts.score_threshold,
                            landmarks=True, full_every=1 if opts.single_face else None,
@@ -337,3 +347,16 @@ def process_video(item: Item, out: Path, opts: CropOptions, backend: FaceBackend
         msg = f"{item.source}: {type(exc).__name__}: {exc}"
         log.warning("%s", msg)
         return [new_row(item.source, item.source_id, "error", msg, seconds=time.perf_counter() - t0)]
+
+
+def run_one(item: Item, out: Path, opts: CropOptions, backend: FaceBackend | None) -> list[dict]:
+    """One source, start to finish: its old part and clips go first (a redo never leaves a stale clip beside
+    the new ones, and an interrupted redo leaves nothing that looks finished), then its rows are written as
+    its manifest part. Each row records the process that made it (``worker_pid``)."""
+    mf.remove_part(out, item.source_id)
+    shutil.rmtree(out / clip_dir(item), ignore_errors=True)
+    rows = process_video(item, out, opts, backend)
+    for r in rows:
+        r["worker_pid"] = os.getpid()
+    mf.write_part(out, item.source_id, rows)
+    return rows

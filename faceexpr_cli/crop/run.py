@@ -3,20 +3,19 @@ record every result, write the manifest and ``stats.json``, and report failures 
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import sys
+import shutil
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import log, progress
 from faceexpr_cli.crop import manifest as mf
+from faceexpr_cli.crop import runinfo
 from faceexpr_cli.crop.inputs import Item, expand_inputs
 from faceexpr_cli.crop.options import CropOptions
-from faceexpr_cli.crop.process import process_video
+from faceexpr_cli.crop.process import clip_dir, run_one
 from faceexpr_cli.errors import BatchFailures, UsageError
 
 
@@ -25,88 +24,110 @@ class CropResult:
     out: Path
     manifest: Path
     stats: dict[str, Any]
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]  # this run's inputs (manifest.parquet also keeps other sources done in --out)
 
     @property
     def failed(self) -> int:
         return int(self.stats["failed"])
 
 
-_worker_backend = None
-
-
-def _work(item: Item, out: str, opts: CropOptions) -> list[dict]:
-    """Runs in a worker process; the backend (and its models) is built once per process."""
-    global _worker_backend
-    if item.skip:
-        return process_video(item, Path(out), opts)
-    if _worker_backend is None:
-        from faceexpr_cli.face import get_backend
-
-        _worker_backend = get_backend(opts.backend, **opts.backend_options)
-    rows = process_video(item, Path(out), opts, _worker_backend)
-    mf.write_part(Path(out), item.source_id, rows)
-    return rows
-
-
 def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions | None = None, *,
-                workers: int = 1, resume: bool = True, raise_on_failure: bool = True) -> CropResult:
-    """Crop face clips from videos, directories of videos, or manifests listing videos (see docs/face.md)."""
+                workers: int = 1, resume: bool = True, overwrite: bool = False,
+                raise_on_failure: bool = True) -> CropResult:
+    """Crop face clips from videos, directories of videos, or manifests listing videos (see docs/face.md).
+
+    One run per output folder (a second one refuses); Ctrl-C stops within a frame or so, keeps every finished
+    video's rows and removes the rest, so a re-run resumes.
+    """
+    from faceexpr_cli.face import get_backend
+    from faceexpr_cli.runlock import output_lock
+
     opts = (options or CropOptions()).validate()
     if workers < 1:
         raise UsageError("--workers must be >= 1")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    items = expand_inputs(list(inputs), exclude=out)
-    if not items:
-        raise UsageError("no inputs to crop", "pass video files, directories or a manifest")
-    from faceexpr_cli.face import get_backend
-
     # unknown names, bad options and missing models fail once, before any work
     backend = get_backend(opts.backend, **opts.backend_options).prepare()
+    with output_lock(out, "fx crop") as out:
+        items = expand_inputs(list(inputs), exclude=out)
+        if not items:
+            raise UsageError("no inputs to crop", "pass video files, directories or a manifest")
+        if overwrite:
+            runinfo.clear(out)
+        runinfo.check_settings(out, opts.settings())
+        runinfo.remove_partials(out)
+        return _run(items, out, opts, backend, workers=workers, resume=resume, raise_on_failure=raise_on_failure)
+
+
+def _run(items: list[Item], out: Path, opts: CropOptions, backend, *, workers: int, resume: bool,
+         raise_on_failure: bool) -> CropResult:
     done = mf.done_sources(out) if resume else {}
     todo = [it for it in items if it.source not in done]
-    rows: list[dict[str, Any]] = [r for it in items if it.source in done for r in done[it.source]]
     if done:
         log.info("resume: %d of %d inputs already done in %s", len(items) - len(todo), len(items), out)
     t0 = time.perf_counter()
-    pool, futures = None, {}
+    try:
+        _process(todo, out, opts, backend, workers)
+    except KeyboardInterrupt:
+        _record(items, todo, out, opts, time.perf_counter() - t0, workers, interrupted=True)
+        raise
+    result = _record(items, todo, out, opts, time.perf_counter() - t0, workers)
+    if raise_on_failure and result.failed:
+        raise BatchFailures(result.failed, len(items), result.manifest)
+    return result
+
+
+def _process(todo: list[Item], out: Path, opts: CropOptions, backend, workers: int) -> None:
+    """Every item's rows end up in its manifest part (written by whichever process cropped it)."""
     if workers > 1 and len(todo) > 1:
-        # Fork (Linux) before the progress bar starts its thread - the first submit starts the workers - so
-        # they inherit the loaded models instead of re-importing everything; elsewhere, spawn.
-        global _worker_backend
-        _worker_backend = backend
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx)
-        futures = {pool.submit(_work, it, str(out), opts): it for it in todo}
+        from faceexpr_cli.crop.workers import WorkerPool
+
+        with WorkerPool(min(workers, len(todo)), backend) as pool:  # forks before the progress bar's thread
+            pool.submit(todo, out, opts)
+            with progress() as bar:
+                task = bar.add_task("crop", total=len(todo))
+                for it, fut in pool.completed():
+                    if fut.cancelled():
+                        continue
+                    try:
+                        fut.result()
+                    except Exception as exc:  # a worker that died (e.g. out of memory) fails only its item
+                        mf.write_part(out, it.source_id, [mf.new_row(it.source, it.source_id, "error",
+                                                                     f"worker failed: {exc}")])
+                    bar.advance(task)
+        return
     with progress() as bar:
         task = bar.add_task("crop", total=len(todo))
-        if pool is None:
-            for it in todo:
-                bar.update(task, description=f"crop {Path(it.source).name[:30]}")
-                new = process_video(it, out, opts, backend)
-                mf.write_part(out, it.source_id, new)
-                rows.extend(new)
-                bar.advance(task)
-        else:
-            with pool:
-                for fut in as_completed(futures):
-                    it = futures[fut]
-                    try:
-                        new = fut.result()
-                    except Exception as exc:  # a worker that died (e.g. out of memory) fails only its item
-                        new = [mf.new_row(it.source, it.source_id, "error", f"worker failed: {exc}")]
-                        mf.write_part(out, it.source_id, new)
-                    rows.extend(new)
-                    bar.advance(task)
-    wall = time.perf_counter() - t0
-    path = mf.write_manifest(out, rows)
-    stats = run_stats(items, rows, opts, wall, skipped=len(items) - len(todo), workers=workers)
+        for it in todo:
+            bar.update(task, description=f"crop {Path(it.source).name[:30]}")
+            run_one(it, out, opts, backend)
+            bar.advance(task)
+
+
+def _record(items: list[Item], todo: list[Item], out: Path, opts: CropOptions, wall: float, workers: int, *,
+            interrupted: bool = False) -> CropResult:
+    """manifest.parquet from every part in the folder (other sources' rows are kept), stats.json for this run.
+
+    After Ctrl-C, a source without a part did not finish: its clips (if any) are removed, so every clip left
+    under a final name is one that its manifest row describes."""
+    all_rows = mf.read_parts(out)
+    finished = {r["source"] for r in all_rows}
+    if interrupted:
+        for it in todo:
+            if it.source not in finished:
+                shutil.rmtree(out / clip_dir(it), ignore_errors=True)
+        runinfo.remove_partials(out)
+    wanted = {it.source for it in items}
+    rows = [r for r in all_rows if r["source"] in wanted]
+    path = mf.write_manifest(out, all_rows)
+    skipped = len(items) - len(todo)
+    stats = run_stats(items, rows, opts, wall, skipped=skipped, workers=workers)
+    if interrupted:
+        stats["interrupted"] = True
+        stats["unfinished"] = sum(1 for it in todo if it.source not in finished)
+        log.info("interrupted: %d of %d inputs finished, a re-run resumes", len(items) - stats["unfinished"],
+                    len(items))
     mf.write_stats(out, stats)
-    result = CropResult(out, path, stats, rows)
-    if raise_on_failure and result.failed:
-        raise BatchFailures(result.failed, len(items), path)
-    return result
+    return CropResult(out, path, stats, rows)
 
 
 def run_stats(items: list[Item], rows: list[dict[str, Any]], opts: CropOptions, wall: float, *, skipped: int,

@@ -16,8 +16,23 @@ import numpy as np
 from faceexpr_cli.errors import UsageError
 from faceexpr_cli.face.types import Face
 from faceexpr_cli.registry import Registry
+from faceexpr_cli.safety import check_number
 
 BACKENDS: Registry[type[FaceBackend]] = Registry("face backend", discover="faceexpr_cli.face.backends")
+
+
+def check_option(backend: str, key: str, value: Any, *, integer: bool = False, minimum: float | None = None,
+                 maximum: float | None = None, hint: str | None = None) -> Any:
+    """A backend option (``--face-opt key=value``) checked once when the backend is built, so a bad value is one
+    usage error before a batch starts, never an error (or an empty ``no_face``) row per video."""
+    flag = f"--face-opt {key} (face backend '{backend}')"
+    if value is None:
+        return None
+    if integer and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UsageError(f"{flag} must be a whole number, got {value!r}", hint)
+    if isinstance(value, bool):
+        raise UsageError(f"{flag} must be a number, got {value!r}", hint)
+    return check_number(value, flag, minimum=minimum, maximum=maximum, hint=hint)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -45,8 +60,8 @@ class FaceBackend:
     def __init__(self, *, max_side: int | None = None, score_threshold: float | None = None, **opts: Any):
         if opts:
             raise UsageError(f"unknown option(s) for face backend '{self.name}': {', '.join(sorted(opts))}")
-        self.max_side = max_side
-        self.score_threshold = score_threshold
+        self.max_side = check_option(self.name, "max_side", max_side, integer=True, minimum=16)
+        self.score_threshold = check_option(self.name, "score_threshold", score_threshold)
 
     # -- the public interface -------------------------------------------------------------------------
     def detect(self, image_rgb: np.ndarray, *, keypoints: bool = True) -> list[Face]:

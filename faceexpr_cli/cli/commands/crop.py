@@ -52,6 +52,8 @@ def crop(
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse videos with more pixels per frame.")] = 4096 * 4096,
     workers: WorkersOpt = 1,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip videos already done in --out.")] = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Remove the crops of earlier runs in --out first "
+                                                                "(needed to change the settings of a folder).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Cut every face track into a square face clip with its audio; write manifest.parquet and stats.json.
@@ -60,7 +62,8 @@ def crop(
     [cyan]fx crop videos/ --out crops --size 518 --mode follow --workers 4[/],
     [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/],
     [cyan]fx crop wide.mp4 --out crops --fill reflect[/],
-    [cyan]fx crop IMG_0001.MOV --out crops --fps 25[/] (phone video resampled to a constant rate)
+    [cyan]fx crop IMG_0001.MOV --out crops --fps 25[/] (phone video resampled to a constant rate),
+    [cyan]fx crop videos/ --out crops --size 128 --overwrite[/] (start the folder again with other settings)
     """
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
@@ -72,7 +75,8 @@ def crop(
                        backend_options=_backend_options(face_opt or []), stride=stride,
                        detect_size=detect_size or None, embed=embed, audio=audio, fps=fps,
                        max_pixels=max_pixels, preset=preset)
-    result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, raise_on_failure=False)
+    result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, overwrite=overwrite,
+                         raise_on_failure=False)
     s = result.stats
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
                "clip_seconds": s["clip_seconds"], "failed": s["failed"], "videos": dict(s["videos"]),

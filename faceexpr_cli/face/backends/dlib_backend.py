@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from faceexpr_cli.errors import DependencyError, UsageError
-from faceexpr_cli.face.backend import BACKENDS, FaceBackend
+from faceexpr_cli.face.backend import BACKENDS, FaceBackend, check_option
 from faceexpr_cli.face.types import Face
 
 MODEL_FILES = {
@@ -79,8 +79,9 @@ class DlibBackend(FaceBackend):
         if detector not in ("hog", "cnn"):
             raise UsageError(f"unknown dlib detector '{detector}'", "use hog or cnn")
         self.detector = detector
-        self.upsample = int(upsample)
-        self.jitters = int(jitters)
+        self.upsample = check_option(self.name, "upsample", upsample, integer=True, minimum=0, maximum=4,
+                                     hint="0..4; each step doubles the image side (4x the cost)")
+        self.jitters = check_option(self.name, "jitters", jitters, integer=True, minimum=1, maximum=100)
 
     def prepare(self) -> DlibBackend:
         _model(self.detector)

@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from faceexpr_cli.errors import DependencyError, MediaError, WeightsNotFoundError
-from faceexpr_cli.face.backend import BACKENDS, FaceBackend
+from faceexpr_cli.errors import DependencyError, MediaError, UsageError, WeightsNotFoundError
+from faceexpr_cli.face.backend import BACKENDS, FaceBackend, check_option
 from faceexpr_cli.face.types import Face
 
 CARD = "face-insightface-buffalo_l"
@@ -87,8 +87,11 @@ class InsightFaceBackend(FaceBackend):
         super().__init__(**opts)
         self.model_dir = model_dir
         self.pack = pack
-        self.det_size = int(det_size)
-        self.det_thresh = float(det_thresh)
+        self.det_size = check_option(self.name, "det_size", det_size, integer=True, minimum=32, maximum=4096,
+                                     hint="a multiple of 32, e.g. 640")
+        if self.det_size % 32:
+            raise UsageError(f"--face-opt det_size must be a multiple of 32, got {det_size}", "e.g. 640")
+        self.det_thresh = float(check_option(self.name, "det_thresh", det_thresh, minimum=0, maximum=1))
         self.providers = providers or ["CPUExecutionProvider"]
         self._models: dict[str, Any] | None = None
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from faceexpr_cli.errors import DependencyError
-from faceexpr_cli.face.backend import BACKENDS, FaceBackend
+from faceexpr_cli.face.backend import BACKENDS, FaceBackend, check_option
 from faceexpr_cli.face.types import Face
 
 CASCADES = {"frontal": "haarcascade_frontalface_default.xml", "frontal_alt2": "haarcascade_frontalface_alt2.xml"}
@@ -45,8 +45,9 @@ class OpenCVBackend(FaceBackend):
 
             raise UnknownNameError("haar cascade", cascade, list(CASCADES))
         self.cascade = cascade
-        self.min_neighbors = int(min_neighbors)
-        self.min_size = int(min_size)
+        self.min_neighbors = check_option(self.name, "min_neighbors", min_neighbors, integer=True, minimum=0,
+                                          maximum=100)
+        self.min_size = check_option(self.name, "min_size", min_size, integer=True, minimum=1, maximum=8192)
 
     def prepare(self) -> OpenCVBackend:
         _cascade(self.cascade)
