@@ -55,14 +55,6 @@ def check_model_dir(path: str | Path, backend: str | None) -> tuple[Path, str]:
     return path, kind
 
 
-def _torch_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _subjects_file(path: Path, kind: str) -> Path | None:
     candidates = [path / "subjects.json", path.parent / "subjects.json"]
     if kind == "onnx":  # an export made from a run names it: "source": "run /path/to/run"
@@ -94,9 +86,11 @@ class ExpressionModel:
              subject: str | int | None = None, allow_cpu_fallback: bool = False,
              output: str = OUTPUT) -> ExpressionModel:
         """``output``: the named card output to extract (another per-face feature model exports another name)."""
+        from faceexpr_cli.devices import check_device
         from faceexpr_cli.onnx.predictor import load_chain
 
         path, kind = check_model_dir(model_dir, backend)
+        device = check_device(device, "--device", kind)  # once, before any graph or checkpoint is opened
         try:
             if kind == "onnx":
                 chain = load_chain("onnx", path, outputs=[output], device=device,
@@ -105,7 +99,6 @@ class ExpressionModel:
             else:
                 from faceexpr_cli.onnx.runs import checkpoint_dir
 
-                device = _torch_device(device)
                 chain = load_chain("torch", path, outputs=[output], device=device)
                 identity = f"torch:{checkpoint_dir(path).resolve()}"
         except UnknownNameError as exc:

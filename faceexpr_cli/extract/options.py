@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from faceexpr_cli.errors import UsageError
+from faceexpr_cli.safety import check_number
 
 
 @dataclass
@@ -28,13 +28,13 @@ class ExtractOptions:
     max_pixels: int = 4096 * 4096
 
     def validate(self) -> ExtractOptions:
-        for name in ("stride", "batch_size", "detect_every", "analysis_side"):
-            if int(getattr(self, name)) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.margin < 0:
-            raise UsageError(f"--margin must be >= 0, got {self.margin}")
-        if self.smooth_hz <= 0:
-            raise UsageError(f"--smooth-hz must be > 0, got {self.smooth_hz}")
+        """NaN, infinite and out-of-range numbers are usage errors (exit 2) before any work."""
+        for name in ("stride", "batch_size", "detect_every", "analysis_side", "max_pixels"):
+            check_number(getattr(self, name), f"--{name.replace('_', '-')}", minimum=1)
+        check_number(self.detect_size, "--detect-size", minimum=1)
+        check_number(self.margin, "--margin", minimum=0, maximum=10)
+        check_number(self.smooth_hz, "--smooth-hz", above=0)
+        check_number(self.min_face, "--min-face", minimum=0)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from faceexpr_cli.extract.inputs import expand
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
 from faceexpr_cli.extract.video import extract_video
+from faceexpr_cli.runlock import output_lock
 
 
 @dataclass
@@ -47,28 +48,29 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
     items = expand(list(inputs), exclude=out)
     from faceexpr_cli.face import get_backend
 
-    face = get_backend(opts.face_backend, **opts.face_options).prepare()
-    out.mkdir(parents=True, exist_ok=True)
-    settings = opts.fingerprint(model.identity)
-    done = records.done_rows(out, settings) if resume else {}
-    todo = [it for it in items if it.source not in done]
-    rows: list[dict[str, Any]] = [done[it.source] for it in items if it.source in done]
-    if done:
-        log.info("resume: %d of %d inputs already done in %s", len(rows), len(items), out)
-    t0 = time.perf_counter()
-    with progress() as bar:
-        videos = bar.add_task("videos", total=len(todo))
-        frames = bar.add_task("face frames", total=None)
-        for it in todo:
-            bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
-            row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n))
-            records.write_part(out, row)
-            rows.append(row)
-            bar.advance(videos)
-    wall = time.perf_counter() - t0
-    index = records.write_index(out, rows)
-    stats = run_stats(rows, model, opts, wall, inputs=len(items), resumed=len(items) - len(todo))
-    records.write_stats(out, stats)
+    # one run per --out (a second one refuses with one line); a file there is a usage error, before any video
+    with output_lock(out, "fx extract-feats"):
+        face = get_backend(opts.face_backend, **opts.face_options).prepare()
+        settings = opts.fingerprint(model.identity)
+        done = records.done_rows(out, settings) if resume else {}
+        todo = [it for it in items if it.source not in done]
+        rows: list[dict[str, Any]] = [done[it.source] for it in items if it.source in done]
+        if done:
+            log.info("resume: %d of %d inputs already done in %s", len(rows), len(items), out)
+        t0 = time.perf_counter()
+        with progress() as bar:
+            videos = bar.add_task("videos", total=len(todo))
+            frames = bar.add_task("face frames", total=None)
+            for it in todo:
+                bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
+                row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n))
+                records.write_part(out, row)
+                rows.append(row)
+                bar.advance(videos)
+        wall = time.perf_counter() - t0
+        index = records.write_index(out, rows)
+        stats = run_stats(rows, model, opts, wall, inputs=len(items), resumed=len(items) - len(todo))
+        records.write_stats(out, stats)
     result = ExtractResult(out, index, stats, rows)
     if raise_on_failure and result.failed:
         raise BatchFailures(result.failed, len(items), index)

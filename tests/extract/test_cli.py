@@ -34,7 +34,8 @@ def test_table_output_names_the_video_and_its_status(sample_video, tiny_export, 
     ("run-as-onnx", "{m} is a training run, not an ONNX export (use --backend torch, or export it first"),
     ("export-as-torch", "{m} is an ONNX export, not a training run (use --backend onnx"),
     ("subject", "unknown subject in {s} 'nobody' (known: astronaut, grace_hopper)"),
-    ("device", "unknown ONNX Runtime device 'gpu'"),
+    ("device", "--device 'gpu': unknown device (one of: cpu, cuda, cuda:N, tensorrt, tensorrt:N, auto)"),
+    ("device-torch", "--device 'tensorrt': unknown device (one of: cpu, cuda, cuda:N, auto)"),
 ])
 def test_usage_errors_are_one_line_with_exit_2(case, expected, sample_video, tiny_run, tiny_export, tmp_path,
                                                capsys):
@@ -44,6 +45,7 @@ def test_usage_errors_are_one_line_with_exit_2(case, expected, sample_video, tin
         "missing": (tmp_path / "nope", []), "plain": (tmp_path / "plain", []), "file": (tmp_path / "weights.bin", []),
         "run-as-onnx": (tiny_run, ["--backend", "onnx"]), "export-as-torch": (tiny_export, ["--backend", "torch"]),
         "subject": (tiny_run, ["--subject", "nobody"]), "device": (tiny_export, ["--device", "gpu"]),
+        "device-torch": (tiny_run, ["--device", "tensorrt"]),
     }[case]
     out = tmp_path / "out"
     code = main(["extract-feats", str(sample_video.path), "--model", str(model), "--out", str(out), *extra])
@@ -57,7 +59,7 @@ def test_missing_input_and_bad_option(tiny_export, tmp_path, capsys):
     code = main(["extract-feats", str(tmp_path / "gone.mp4"), "-m", str(tiny_export), "-o", str(tmp_path / "o")])
     assert code == 2 and "input not found" in _one_line_error(capsys)
     code = main(["extract-feats", str(tmp_path), "-m", str(tiny_export), "--smooth-hz", "0"])
-    assert code == 2 and "--smooth-hz must be > 0" in _one_line_error(capsys)
+    assert code == 2 and "--smooth-hz must be a finite number > 0, got 0.0" in _one_line_error(capsys)
 
 
 def test_help_shows_examples(capsys):
