@@ -24,7 +24,7 @@ SCHEMAS: Registry[type[BaseModel]] = Registry("recipe kind", discover="faceexpr_
 class RecipeBase(BaseModel):
     """Base of every recipe schema: strict, and knows its kind."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
     kind: str
 
 

@@ -28,7 +28,9 @@ import torch
 import yaml
 
 from faceexpr_cli.config.cards import ModelCard, card_from_dict
+from faceexpr_cli.console import log
 from faceexpr_cli.errors import CheckpointError, MissingFileError
+from faceexpr_cli.safety import is_plain_name
 
 CKPT_DIR = "checkpoints"
 
@@ -89,15 +91,83 @@ def checkpoint_root(run_dir: Path) -> Path:
     return Path(run_dir) / CKPT_DIR
 
 
+def short_error(exc: BaseException) -> str:
+    """The first line of an exception's text, cut short: library errors can run to a page."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _complete(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "meta.json").exists())
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     root = checkpoint_root(Path(run_dir))
     pointer = root / "latest"
     if pointer.is_file():
-        path = root / pointer.read_text().strip()
-        if path.is_dir():
-            return path
-    done = sorted(p for p in root.glob("step_*") if p.is_dir() and (p / "meta.json").exists())
+        name = pointer.read_bytes()[:256].decode("utf-8", "replace").strip()
+        if is_plain_name(name) and (root / name).is_dir():
+            return root / name
+    done = _complete(root)
     return done[-1] if done else None
+
+
+def resume_candidates(run_dir: str | Path) -> list[Path]:
+    """The run's complete checkpoints, newest first (the one ``latest`` names leads)."""
+    done = _complete(checkpoint_root(Path(run_dir)))[::-1]
+    latest = latest_checkpoint(run_dir)
+    if latest is not None:
+        done = [latest, *(p for p in done if p != latest)]
+    return done
+
+
+def check_resumable(ckpt: Path, roles: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The trainer state of ``ckpt`` once its model files, subject table and trainer.pt all read; else
+    CheckpointError saying which file is unreadable."""
+    from safetensors import safe_open
+
+    state = load_trainer_state(ckpt)
+    for role in roles:
+        path = ckpt / f"{role}.safetensors"
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                f.metadata()
+        except Exception as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({short_error(exc)})") from None
+    try:
+        json.loads((ckpt / "subjects.json").read_text(encoding="utf-8"))["subjects"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{ckpt / 'subjects.json'} is unreadable ({short_error(exc)})") from None
+    return state
+
+
+def pick_resume(run_dir: str | Path, roles: tuple[str, ...] | list[str]) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint of ``run_dir`` that reads, and its trainer state.
+
+    An unreadable newest checkpoint (a crash while copying, a full disk, a damaged file) falls back to the one
+    before it with a warning naming both; when none reads, one CheckpointError names the newest and why."""
+    found = resume_candidates(run_dir)
+    if not found:
+        raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoint inside)", "drop --resume to start a run")
+    failed: list[tuple[Path, CheckpointError]] = []
+    for ckpt in found:
+        try:
+            state = check_resumable(ckpt, roles)
+        except CheckpointError as exc:
+            failed.append((ckpt, exc))
+            continue
+        for bad, exc in failed:
+            log.warning("checkpoint %s is unreadable (%s); resuming from the previous one, %s",
+                        bad.name, exc.one_line(), ckpt.name)
+        return ckpt, state
+    exc, more = failed[0][1], len(failed) - 1
+    older = f"; the {more} older checkpoint(s) are unreadable too" if more else ""
+    raise CheckpointError(f"cannot resume {run_dir}: {exc.message}{older}",
+                          "restore the checkpoint from a copy, or start a new run (model weights can seed it "
+                          "with expression.init=...)")
 
 
 def resolve_model_file(spec: str | Path, role: str) -> Path:
@@ -146,7 +216,14 @@ def load_trainer_state(ckpt: Path) -> dict[str, Any]:
     path = ckpt / "trainer.pt"
     if not path.exists():
         raise CheckpointError(f"{ckpt}: trainer.pt is missing, cannot resume", "start a new run with init: instead")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a damaged file
+        raise CheckpointError(f"{path} is unreadable ({short_error(exc)})") from None
+    missing = [k for k in ("optimizer", "schedule", "step") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not an fx trainer state (no {', '.join(missing)})")
+    return state
 
 
 def rng_state() -> dict[str, Any]:

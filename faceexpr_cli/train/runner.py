@@ -19,6 +19,7 @@ import torch
 from faceexpr_cli.config.recipes import dump_recipe
 from faceexpr_cli.console import log
 from faceexpr_cli.errors import CheckpointError, ConfigError, FxError, UsageError
+from faceexpr_cli.runlock import ensure_out_dir, output_lock
 from faceexpr_cli.train import checkpoint as C
 from faceexpr_cli.train import distributed as D
 from faceexpr_cli.train.data import BatchStream, SubjectTable, make_sample_clips, open_source
@@ -50,9 +51,15 @@ class RunResult:
 
 def run(recipe, run_dir: str | Path, *, resume: bool = False, cache_tokens: str | Path | None = None,
         device: str | None = None) -> RunResult:
+    run_dir = ensure_out_dir(run_dir, "--out")  # every rank: a file in the way is a usage error, before any work
+    if cache_tokens:
+        ensure_out_dir(cache_tokens, "--cache-tokens")
     info = D.setup(device or recipe.trainer.device)
     try:
-        return _run(recipe, Path(run_dir), info, resume, cache_tokens)
+        if not info.main:
+            return _run(recipe, run_dir, info, resume, cache_tokens)
+        with output_lock(run_dir, "fx train", "--out"):  # rank 0 holds the run folder: one run per folder
+            return _run(recipe, run_dir, info, resume, cache_tokens)
     finally:
         D.teardown(info)
 
@@ -112,15 +119,13 @@ def _subjects(recipe, source, task, ckpt: Path | None) -> SubjectTable:
     return table
 
 
-def _setup_run_dir(run_dir: Path, resume: bool) -> Path | None:
+def _setup_run_dir(run_dir: Path, resume: bool, roles) -> tuple[Path | None, dict[str, Any] | None]:
+    """The checkpoint to resume from and its trainer state (the newest that reads), or (None, None)."""
     if resume:
-        ckpt = C.latest_checkpoint(run_dir)
-        if ckpt is None:
-            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoint inside)", "drop --resume to start a run")
-        return ckpt
+        return C.pick_resume(run_dir, roles)
     if C.latest_checkpoint(run_dir) is not None:
         raise UsageError(f"{run_dir} already holds a run", "pass --resume to continue it, or choose another --out")
-    return None
+    return None, None
 
 
 def _precision(spec: str, device: torch.device):
@@ -133,7 +138,7 @@ def _precision(spec: str, device: torch.device):
 
 def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) -> RunResult:
     t, data = recipe.trainer, recipe.data
-    ckpt = _setup_run_dir(run_dir, resume)
+    ckpt, state = _setup_run_dir(run_dir, resume, TASKS[recipe.kind].roles)
     if t.threads:
         torch.set_num_threads(t.threads)
     if data.path is None:
@@ -168,10 +173,13 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) ->
     if ckpt is not None:
         for role in task.roles:
             C.load_model(ckpt / f"{role}.safetensors", task.models[role], cards[role], role)
-        state = C.load_trainer_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start = int(state["step"])
+        try:
+            opt.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            start = int(state["step"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{ckpt / 'trainer.pt'} does not fit this run ({C.short_error(exc)})",
+                                  "resume with the run's own recipe (leave out --recipe)") from None
         log.info("resuming %s at step %d", ckpt, start)
     amp = _precision(t.precision, info.device)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
@@ -187,7 +195,8 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) ->
             from faceexpr_cli.train.token_cache import TokenCache, tokenizer_fingerprint
 
             fp = tokenizer_fingerprint(tokenizer, tok_card.name, tok_args, data.size, data.fps)
-            cache = TokenCache(cache_tokens, fp, tokenizer, info.device)
+            grid = data.size // tokenizer.patch_size
+            cache = TokenCache(cache_tokens, fp, tokenizer, info.device, tokens=(grid * grid, tokenizer.dim))
     with torch.no_grad():
         pos = tokenizer.positional(data.size // tokenizer.patch_size, data.size // tokenizer.patch_size)
     recipe_text = dump_recipe(recipe)
@@ -266,5 +275,5 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) ->
         if stream is not None:
             stream.close()
     if cache is not None:
-        result.cache = {"hits": cache.hits, "misses": cache.misses}
+        result.cache = {"hits": cache.hits, "misses": cache.misses, "rebuilt": cache.rebuilt}
     return result

@@ -10,7 +10,7 @@ from faceexpr_cli.config.recipes import SCHEMAS, RecipeBase
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DemoVideo(_Strict):

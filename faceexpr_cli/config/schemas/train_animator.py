@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from faceexpr_cli.config.recipes import SCHEMAS, RecipeBase
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class AnimatorModel(_Strict):
@@ -54,17 +54,19 @@ class TransformParams(_Strict):
 
 
 class LossWeights(_Strict):
-    generator_gan: float = 0.0
-    discriminator_gan: float = 1.0
+    generator_gan: float = Field(0.0, ge=0)
+    discriminator_gan: float = Field(1.0, ge=0)
     feature_matching: list[float] = Field(default_factory=lambda: [10.0, 10.0, 10.0, 10.0])
     perceptual: list[float] = Field(default_factory=lambda: [10.0] * 5)
-    equivariance_value: float = 10.0
-    equivariance_jacobian: float = 10.0
+    equivariance_value: float = Field(10.0, ge=0)
+    equivariance_jacobian: float = Field(10.0, ge=0)
 
     @model_validator(mode="after")
     def _five_vgg_layers(self):
         if len(self.perceptual) != 5:
             raise ValueError("perceptual needs 5 weights (relu1_1 .. relu5_1)")
+        if any(w < 0 for w in [*self.perceptual, *self.feature_matching]):
+            raise ValueError("loss weights must be >= 0")
         return self
 
 
@@ -83,6 +85,20 @@ class AnimatorTrain(_Strict):
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = Field(40, ge=1, description="per process")
     scales: list[float] = Field(default_factory=lambda: [1, 0.5, 0.25, 0.125])
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in value):
+            raise ValueError(f"betas must lie in [0, 1), got {list(value)}")
+        return value
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, value: list[float]) -> list[float]:
+        if not value or not all(0 < s <= 1 for s in value):
+            raise ValueError(f"scales must be a non-empty list of numbers in (0, 1], got {value}")
+        return value
     checkpoint_freq: int = Field(50, ge=1, description="epochs between checkpoints (and one at the end)")
     log_every: int = Field(10, ge=1, description="steps between logged scalars")
     transform_params: TransformParams = Field(default_factory=TransformParams)

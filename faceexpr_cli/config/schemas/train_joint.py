@@ -6,15 +6,34 @@ expression width are derived by the trainer from ``data.size`` and the tokenizer
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from faceexpr_cli.config.recipes import SCHEMAS, RecipeBase
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # NaN and infinity are refused in every number field (a NaN learning rate trains garbage without a word)
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+
+def _finite_args(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite_args(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _finite_args(v, f"{where}[{i}]")
+
+
+def _betas(value: tuple[float, float]) -> tuple[float, float]:
+    if not all(0 <= b < 1 for b in value):
+        raise ValueError(f"betas must lie in [0, 1), got {list(value)}")
+    return value
 
 
 class ModelSpec(_Strict):
@@ -22,6 +41,12 @@ class ModelSpec(_Strict):
     args: dict[str, Any] = Field(default_factory=dict, description="builder arguments over the card's preset")
     tiny: bool = Field(False, description="start from the card's tiny arguments (smoke runs)")
     init: str | None = Field(None, description="weights to start from: a run dir, a checkpoint dir or a .safetensors")
+
+    @field_validator("args")
+    @classmethod
+    def _args_finite(cls, value: dict[str, Any]) -> dict[str, Any]:
+        _finite_args(value, "args")
+        return value
 
 
 class TokenizerSpec(ModelSpec):
@@ -48,9 +73,9 @@ class DataSpec(_Strict):
 class Ramp(_Strict):
     """initial -> warmup (at warmup_steps) -> final (at total_steps), linear in between."""
 
-    initial: float
-    warmup: float
-    final: float
+    initial: float = Field(ge=0)
+    warmup: float = Field(ge=0)
+    final: float = Field(ge=0)
 
 
 def _weights() -> dict[str, Ramp]:
@@ -68,8 +93,8 @@ class ScheduleSpec(_Strict):
 
 
 class TemporalSpec(_Strict):
-    coherence: float = 0.7
-    contrast: float = 0.3
+    coherence: float = Field(0.7, ge=0)
+    contrast: float = Field(0.3, ge=0)
     stride: int = Field(5, ge=1)
 
 
@@ -84,6 +109,8 @@ class OptimSpec(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float | None = Field(1.0, gt=0)
+
+    _check_betas = field_validator("betas")(_betas)
 
 
 class TrainerSpec(_Strict):
@@ -107,6 +134,23 @@ class _TrainBase(RecipeBase):
     optim: OptimSpec = Field(default_factory=OptimSpec)
     loss: LossSpec = Field(default_factory=LossSpec)
     trainer: TrainerSpec = Field(default_factory=TrainerSpec)
+
+    @model_validator(mode="after")
+    def _size_fits_patches(self) -> _TrainBase:
+        """data.size must be a multiple of the tokenizer's patch size: checked here, before any model is built."""
+        from faceexpr_cli.config.cards import load_card
+        from faceexpr_cli.errors import FxError
+
+        try:
+            card = load_card(self.tokenizer.card)
+        except FxError:
+            return self  # an unknown card is reported by the runner, with its own message
+        patch = (card.arguments(tiny=self.tokenizer.tiny) | self.tokenizer.args).get("patch_size")
+        if isinstance(patch, int) and patch > 0 and self.data.size % patch:
+            lower, upper = self.data.size // patch * patch, (self.data.size // patch + 1) * patch
+            raise ValueError(f"data.size {self.data.size} is not a multiple of the tokenizer's patch size {patch} "
+                             f"(e.g. {max(lower, patch)} or {upper})")
+        return self
 
 
 @SCHEMAS.register("train-joint")
