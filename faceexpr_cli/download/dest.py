@@ -16,6 +16,7 @@ from pathlib import Path
 from faceexpr_cli.download.errors import TransientError
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.paths import fx_home
+from faceexpr_cli.runlock import ensure_out_dir
 
 
 def is_remote(dest: str) -> bool:
@@ -37,7 +38,7 @@ class Destination:
         else:
             self.fs, self.root = None, self.url.removeprefix("file://")
             self.local = Path(self.root).expanduser()
-        self.local.mkdir(parents=True, exist_ok=True)
+        ensure_out_dir(self.local, "--staging" if self.remote else "--out")  # a file there is a usage error
 
     def __str__(self) -> str:
         return self.url if self.remote else str(self.local)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import err, log
-from faceexpr_cli.download.dest import Destination
+from faceexpr_cli.download.dest import Destination, is_remote
 from faceexpr_cli.download.fetcher import Fetcher
 from faceexpr_cli.download.items import Item, shard_of
 from faceexpr_cli.download.limits import Meter
@@ -27,6 +27,7 @@ from faceexpr_cli.download.manifest import YOUTUBE, read_manifest
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.status import StatusLog
 from faceexpr_cli.download.verify import sha256_file
+from faceexpr_cli.runlock import output_lock
 from faceexpr_cli.safety import redact_url
 
 
@@ -85,8 +86,21 @@ def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadO
     """Fetch every item of a manifest (this shard's) into ``dest``; returns every item's status record."""
     options = options or DownloadOptions()
     started = time.monotonic()
+    # one run per destination: the lock is taken before anything (status, .part files) is read or written there
+    if is_remote(str(dest)):
+        destination = Destination(dest, options)
+        lock = output_lock(destination.local, "fx download", flag="--staging")
+    else:
+        lock = output_lock(Path(str(dest).removeprefix("file://")).expanduser(), "fx download", flag="--out")
+    with lock:
+        if not is_remote(str(dest)):
+            destination = Destination(dest, options)
+        return _run(manifest, destination, options, id_url, progress, started)
+
+
+def _run(manifest: str | Path, destination: Destination, options: DownloadOptions, id_url: str, progress: bool,
+         started: float) -> RunResult:
     items = select(read_manifest(manifest, id_url=id_url), options.shard)
-    destination = Destination(dest, options)
     status = StatusLog(destination, options.shard)
     listing = destination.listing()
     records: dict[str, dict[str, Any]] = {}

@@ -140,6 +140,6 @@ def write_parquet(records: list[dict[str, Any]], path: Path) -> None:
                              read_options=pj.ReadOptions(block_size=max(1 << 20, len(data.getvalue()) + 1)))
     else:
         table = schema.empty_table()
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")  # unique per process
     pq.write_table(table, tmp)
     os.replace(tmp, path)

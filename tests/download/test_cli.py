@@ -79,3 +79,29 @@ def test_ctrl_c_keeps_the_part_and_a_rerun_resumes(server, tmp_path):
     assert sha((out / "slow.bin").read_bytes()) == sha(data)
     assert server.hits_for("/slow.bin")[-1].range == f"bytes={have}-"
     assert not part.exists()
+
+
+def test_one_run_per_destination_and_out_that_is_a_file(server, tmp_path, capsys):
+    from faceexpr_cli.runlock import output_lock
+
+    server.add("/a.bin", Route(data=payload(KB)))
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/a.bin")}])
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = out / "fx-download.jsonl"
+    journal.write_text('{"key": "earlier", "status": "ok"}\n')
+    with output_lock(out, "fx download"):  # another run holds DEST
+        assert main(["download", str(manifest), "--out", str(out)]) == 1
+        err = capsys.readouterr().err
+    assert "in use by fx download" in err and f"pid {os.getpid()}" in err and len(err.strip().splitlines()) == 1
+    assert journal.read_text() == '{"key": "earlier", "status": "ok"}\n'  # the other run's rows untouched
+    assert not (out / "fx-download.parquet").exists() and server.hits_for("/a.bin") == []
+    assert main(["download", str(manifest), "--out", str(out)]) == 0  # free again: this run goes ahead
+    capsys.readouterr()
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    for dest in (blocker, blocker / "sub"):
+        assert main(["download", str(manifest), "--out", str(dest)]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "file" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
