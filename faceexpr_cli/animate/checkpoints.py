@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.errors import CheckpointError, MissingFileError
+from faceexpr_cli.safety import plain_name
 
 REQUIRED = ("kp_detector", "generator")
 
@@ -30,7 +31,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(k in data for k in REQUIRED):
         keys = ", ".join(sorted(map(str, data))[:8]) if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a FOMM checkpoint (needs {' and '.join(REQUIRED)}; has {keys})")
+    _check_part_names(data.get("card"), str(path))
     return data
+
+
+def _check_part_names(card: Any, source: str) -> None:
+    """The carried card's ONNX part names become ``<part>.onnx`` in the export cache: refuse any that is not a
+    plain file name (``../x``, ``/abs/x``) when the file is read, before anything is built or exported."""
+    onnx = card.get("onnx") if isinstance(card, dict) else None
+    parts = onnx.get("parts") if isinstance(onnx, dict) else None
+    for part in parts if isinstance(parts, list) else []:
+        plain_name(part.get("name") if isinstance(part, dict) else part, "ONNX part name of the carried card",
+                   source=source)
 
 
 def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:
@@ -77,14 +89,19 @@ def load_fomm_checkpoint(model, path: str | Path, card_name: str = "", parts=REQ
     return data
 
 
-def card_in(data: dict[str, Any]):
-    """The model card a checkpoint written by fx carries (None for original checkpoints)."""
+def card_in(data: dict[str, Any], source: str = "checkpoint card"):
+    """The model card a checkpoint written by fx carries (None for original checkpoints); its part names are
+    checked (``card_from_dict``), and a card that does not validate is the checkpoint's fault (exit 1)."""
     card = data.get("card")
     if not isinstance(card, dict):
         return None
     from faceexpr_cli.config.cards import card_from_dict
+    from faceexpr_cli.errors import ConfigError
 
-    return card_from_dict(card, "checkpoint card")
+    try:
+        return card_from_dict(card, source)
+    except ConfigError as exc:
+        raise CheckpointError(exc.message, exc.hint) from None
 
 
 def save_fomm_checkpoint(path: str | Path, model, epoch: int, optimizers: dict[str, Any] | None = None,

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from faceexpr_cli.config.yaml_io import apply_overrides, read_yaml, validate
 from faceexpr_cli.errors import UnknownNameError
 from faceexpr_cli.paths import cards_dir
+from faceexpr_cli.safety import plain_name
 
 
 class Strict(BaseModel):
@@ -122,6 +123,15 @@ def _load_card_file(path: str, overrides: tuple[str, ...]) -> ModelCard:
 
 
 def card_from_dict(data: dict[str, Any], source: str = "card") -> ModelCard:
+    """A card read from a file (checkpoint metadata, a sidecar, a graph): its names that become files are checked."""
     card = validate(ModelCard, data, source)
     assert isinstance(card, ModelCard)
+    return check_file_names(card, source)
+
+
+def check_file_names(card: ModelCard, source: str | None = None) -> ModelCard:
+    """Refuse a card whose ONNX part names are not plain file names: each becomes ``<part>.onnx`` in an output
+    folder or the export cache, so ``../x`` or ``/abs/x`` would write outside it (``CheckpointError``, exit 1)."""
+    for part in card.onnx.parts if card.onnx else []:
+        plain_name(part.name, f"ONNX part name of card '{card.name}'", source=source or f"card '{card.name}'")
     return card

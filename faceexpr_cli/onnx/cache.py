@@ -38,6 +38,8 @@ from faceexpr_cli.onnx.export import (
     export_models,
     failure_line,
 )
+from faceexpr_cli.onnx.staging import FAILED_REPORT
+from faceexpr_cli.safety import plain_name
 
 CACHE_FORMAT = 1
 
@@ -115,7 +117,8 @@ def cached_export(source: ModelSource, opts: ExportOptions | None = None, root: 
     opts = opts or ExportOptions(latency_runs=1)
     root = Path(root) if root is not None else cache_root()
     source = replace(source, folder="")
-    final = root / f"{_slug(source.card.name)}-{cache_key(source, opts)}"
+    final = root / plain_name(f"{_slug(source.card.name)}-{cache_key(source, opts)}", "cache entry",
+                              source=f"card '{source.card.name}'")
     if is_complete(final):
         log.debug("ONNX graphs of %s from the cache: %s", source.card.name, final)
         return final
@@ -126,7 +129,7 @@ def cached_export(source: ModelSource, opts: ExportOptions | None = None, root: 
         report = export_models([source], tmp, opts, source_label=f"cache {final.name}", raise_on_failure=False)
         if not report["ok"]:
             failed = root / f"{final.name}.failed.json"
-            shutil.copyfile(tmp / "report.json", tmp / ".failed.json")
+            shutil.copyfile(tmp / FAILED_REPORT, tmp / ".failed.json")
             os.replace(tmp / ".failed.json", failed)
             raise ParityError(failure_line(report), f"see {failed}")
         if final.exists() and not is_complete(final):
@@ -157,4 +160,5 @@ def cached_predictors(source: ModelSource, config: Any = None, opts: ExportOptio
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60] or "model"
+    """A card name as the start of a cache folder name (card names may hold '@', '/', or start with '.')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".")[:60] or "model"

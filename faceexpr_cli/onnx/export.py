@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import time
@@ -22,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from faceexpr_cli.config.cards import ModelCard, OnnxPart
+from faceexpr_cli.config.cards import ModelCard, OnnxPart, check_file_names
 from faceexpr_cli.console import log
-from faceexpr_cli.errors import FxError
+from faceexpr_cli.errors import CheckpointError, FxError
 from faceexpr_cli.onnx import graphs
 from faceexpr_cli.onnx.inputs import Feeder
 from faceexpr_cli.onnx.parity import ParityCheck, compare, time_call, to_numpy
@@ -37,6 +36,10 @@ from faceexpr_cli.onnx.parts import (
     placeholder_card,
 )
 from faceexpr_cli.onnx.session import SessionConfig, create_session
+from faceexpr_cli.onnx.staging import FAILED_REPORT, REPORT, staging_dir, swap_in, write_failed, write_json
+from faceexpr_cli.safety import check_number, plain_name
+
+MIN_OPSET = 18  # the exporter's own implementations start here (lower opsets go through a lossy converter)
 
 
 class ParityError(FxError):
@@ -162,7 +165,7 @@ class _Exporter:
         folder = self.out / src.folder if src.folder else self.out
         model = build_model(card, tiny=opts.tiny) if src.model is None else _on_cpu(src.model, card)
         if src.load is not None:
-            src.load(model)
+            _load(src, model)
         model.eval()
         report: dict[str, Any] = {"card": card.name, "folder": src.folder or ".", "card_file": "card.yaml",
                                   "weights": str(src.weights) if src.weights else None,
@@ -279,6 +282,39 @@ class _Exporter:
                 **time_call(lambda: session.run(names, feed), runs=self.opts.latency_runs, budget_s=10.0)}
 
 
+def _load(src: ModelSource, model: Any) -> None:
+    """Weights in through the source's loader; a loader's own exception (a file it cannot parse) is one line."""
+    try:
+        src.load(model)
+    except FxError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{src.weights or 'card ' + repr(src.card.name)}: cannot load the weights into card "
+                              f"'{src.card.name}' ({type(exc).__name__}: {first[:200]})",
+                              "is this checkpoint for this card? pass the matching --card") from exc
+
+
+def max_opset() -> int:
+    """The highest opset both the installed torch exporter and the installed onnx package know."""
+    import onnx
+
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET as torch_max
+    except ImportError:  # pragma: no cover - a torch that moved the constant
+        torch_max = MIN_OPSET
+    return min(int(torch_max), int(onnx.defs.onnx_opset_version()))
+
+
+def check_opset(opset: int | None) -> int | None:
+    """``--opset`` within what this installation can write and check (exit 2 otherwise); None: the card's."""
+    if opset is None:
+        return None
+    top = max_opset()
+    return check_number(opset, "--opset", minimum=MIN_OPSET, maximum=top,
+                        hint=f"this torch/onnx installation exports opsets {MIN_OPSET}..{top}")
+
+
 def _on_cpu(model: Any, card: ModelCard) -> Any:
     """A given module must be on the CPU: the checks feed it CPU tensors and compare with ONNX Runtime on CPU."""
     import torch
@@ -305,18 +341,40 @@ def _io(arg: Any) -> dict[str, Any]:
 
 def export_models(sources: list[ModelSource], out: Path, opts: ExportOptions | None = None,
                   source_label: str = "", raise_on_failure: bool = True) -> dict[str, Any]:
-    """Export every model (in the given order); writes ``out/report.json``; a failed part raises ``ParityError``
-    after the report is written (or only marks ``ok: false`` with ``raise_on_failure=False``)."""
+    """Export every model (in the given order) into ``out`` (graphs, ``card.yaml``, ``report.json``).
+
+    Atomic: everything is written to a folder beside ``out`` and moved in only when every part passed, so a failed
+    run leaves a good export already in ``out`` byte for byte as it was and writes ``out/report.failed.json``; it
+    then raises ``ParityError`` (or only returns the report, ``ok: false``, with ``raise_on_failure=False``).
+    """
+    from faceexpr_cli.runlock import ensure_out_dir
+
+    opts = opts or ExportOptions()
+    check_opset(opts.opset)
+    for src in sources:  # names from files become paths: refuse before anything is written
+        check_file_names(src.card)
+        if src.folder:
+            plain_name(src.folder, "model folder", source=f"card '{src.card.name}'")
+    out = ensure_out_dir(out)
+    with staging_dir(out) as stage:
+        report = _export_all(sources, stage, opts, source_label)
+        if report["ok"]:
+            swap_in(stage, out)
+        else:
+            write_failed(out, report)
+    if not report["ok"] and raise_on_failure:
+        raise ParityError(failure_line(report), f"see {out / FAILED_REPORT}")
+    return report
+
+
+def _export_all(sources: list[ModelSource], stage: Path, opts: ExportOptions, source_label: str) -> dict[str, Any]:
     import onnx
     import onnxruntime
     import torch
 
     from faceexpr_cli import __version__
 
-    opts = opts or ExportOptions()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    exporter = _Exporter(out, opts)
+    exporter = _Exporter(stage, opts)
     report: dict[str, Any] = {
         "fx_version": __version__, "source": source_label, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "opset": opts.opset, "dynamic_batch": opts.dynamic_batch, "fp16": opts.fp16, "simplified": opts.simplify,
@@ -332,11 +390,7 @@ def export_models(sources: list[ModelSource], out: Path, opts: ExportOptions | N
             report["models"].append({"card": src.card.name, "ok": False, "error": exc.one_line(), "parts": []})
     report["models"] = [m for m in report["models"] if m.get("export", True) or m.get("error")]
     report["ok"] = all(m["ok"] for m in report["models"])
-    tmp = out / ".report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, out / "report.json")
-    if not report["ok"] and raise_on_failure:
-        raise ParityError(failure_line(report), f"see {out / 'report.json'}")
+    write_json(stage / REPORT, report)
     return report
 
 

@@ -15,10 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from faceexpr_cli.config.cards import ModelCard, card_from_dict
+from faceexpr_cli.config.cards import ModelCard
 from faceexpr_cli.config.yaml_io import read_yaml
-from faceexpr_cli.errors import CheckpointError, MissingFileError, UnknownNameError, UsageError
+from faceexpr_cli.errors import CheckpointError, ConfigError, MissingFileError, UnknownNameError, UsageError
 from faceexpr_cli.onnx.export import ModelSource
+from faceexpr_cli.safety import plain_name
 
 TOKENIZER = "tokenizer"
 
@@ -37,12 +38,18 @@ def checkpoint_dir(run_dir: Path) -> Path:
 
 
 def _model_file(path: Path, role: str) -> ModelSource:
+    from faceexpr_cli.onnx.sources import card_from_file
     from faceexpr_cli.train.checkpoint import read_model_file
 
-    _, card, _ = read_model_file(path)
+    plain_name(role, "model name", source=str(path.parent))
+    try:
+        _, card, _ = read_model_file(path)
+    except (ValueError, ConfigError) as exc:  # an fx_card that is not JSON, or not a valid card
+        message = exc.message if isinstance(exc, ConfigError) else f"{path}: its model card is not valid JSON"
+        raise CheckpointError(message, "re-save the model with `fx train`, or pass a checkpoint and --card") from None
     sidecar = path.with_name(f"{role}.card.yaml")
     if card is None and sidecar.is_file():
-        card = card_from_dict(read_yaml(sidecar), str(sidecar))
+        card = card_from_file(lambda: read_yaml(sidecar), str(sidecar))
     if card is None:
         raise CheckpointError(f"{path}: carries no card and has no {sidecar.name} beside it")
     return ModelSource(card=card, weights=path, load=partial(_load_model, path=path, card=card, role=role),

@@ -25,17 +25,23 @@ CARD_SUFFIX = ".card.yaml"
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    import torch
-
+    """The tensors of a checkpoint file; anything unreadable (truncated, fake, another format) is one line."""
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickles with custom classes, truncated files
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            import torch
+
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickles with custom classes, truncated files, not a checkpoint at all
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({type(exc).__name__}: {first[:200]})",
                               "export a plain state dict (safetensors) or pass the original file") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
+    return state
 
 
 def load_weights(model: Any, path: Path, card: ModelCard) -> None:
@@ -126,14 +132,36 @@ def embedded_card(path: Path) -> ModelCard | None:
 
     from safetensors import safe_open
 
-    from faceexpr_cli.config.cards import card_from_dict
-
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # not a safetensors file after all
         raise CheckpointError(f"{path}: not a readable safetensors file ({str(exc)[:200]})") from exc
-    return card_from_dict(json.loads(meta["fx_card"]), str(path)) if "fx_card" in meta else None
+    if "fx_card" not in meta:
+        return None
+    return card_from_file(lambda: json.loads(meta["fx_card"]), str(path))
+
+
+def card_from_file(read: Any, source: str) -> ModelCard:
+    """The card ``read()`` returns (a dict from JSON/YAML inside a file), validated, its file names checked.
+
+    A card that is not JSON, not a mapping or not a valid card is the file's fault: ``CheckpointError`` (exit 1).
+    """
+    from faceexpr_cli.config.cards import card_from_dict
+    from faceexpr_cli.errors import ConfigError
+
+    try:
+        data = read()
+    except ValueError as exc:  # JSONDecodeError
+        raise CheckpointError(f"{source}: its model card is not valid JSON ({str(exc)[:120]})") from None
+    except ConfigError as exc:  # read_yaml's one line for a YAML file that does not parse
+        raise CheckpointError(exc.message, exc.hint) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{source}: its model card is a {type(data).__name__}, not a mapping")
+    try:
+        return card_from_dict(data, source)
+    except ConfigError as exc:
+        raise CheckpointError(exc.message, exc.hint) from None
 
 
 def differs_from_shipped(card: ModelCard) -> bool:

@@ -97,15 +97,16 @@ def test_parity_failure_exits_1_naming_card_part_output_and_writes_report(toy_ca
                  "--latency-runs", "1"])
     err = capsys.readouterr().err
     assert code == 1
-    assert "toy-mismatch.body: output 'y'" in err and "max abs 1 " in err and "report.json" in err
-    report = json.loads((tmp_path / "cli" / "report.json").read_text())
+    assert "toy-mismatch.body: output 'y'" in err and "max abs 1 " in err and "report.failed.json" in err
+    assert not (tmp_path / "cli" / "report.json").exists() and not list((tmp_path / "cli").glob("*.onnx"))
+    report = json.loads((tmp_path / "cli" / "report.failed.json").read_text())
     assert report["ok"] is False and report["models"][0]["parts"][0]["parity_ok"] is False
     # large-weights path: everything goes to <part>.onnx.data, which ONNX Runtime still finds
     opts = ExportOptions(tiny=True, simplify=False, external_over_mb=0, latency_runs=1, dynamic_batch=False)
     with pytest.raises(ParityError):
         export_models([ModelSource(load_card("toy-mismatch"))], tmp_path / "ext", opts)
-    assert (tmp_path / "ext" / "body.onnx.data").stat().st_size > 0
     assert not list((tmp_path / "ext").glob(".*"))  # no temporary leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli", "ext"]  # nor beside the output
 
 
 def test_bad_targets_are_one_line_usage_errors(toy_run, toy_cards, tmp_path, capsys):

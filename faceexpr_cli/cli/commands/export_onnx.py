@@ -13,8 +13,9 @@ from faceexpr_cli.cli.options import JsonOpt, OutDirOpt
 def export_onnx(
     target: Annotated[str, typer.Argument(help="Run directory from `fx train`, a checkpoint file, or a model card.")],
     out: OutDirOpt,
-    opset: Annotated[int | None, typer.Option("--opset", min=18, help="ONNX opset (default: the card's, 18; "
-                                                                      "23 writes attention as one op).")] = None,
+    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset, 18 up to what the installed torch/onnx "
+                                                              "export (default: the card's, 18; 23 writes attention "
+                                                              "as one op).")] = None,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write <part>.fp16.onnx, checked with fp16_atol.")] = False,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static",
                                                 help="Keep the card's dynamic axes, or fix every size.")] = True,
@@ -38,7 +39,9 @@ def export_onnx(
 
     Each graph passes onnx.checker and is compared with PyTorch on fixed random inputs, on real face crops and at
     batch 1 and 3 on the same graph; a difference past the card's tolerance fails the command (exit 1). "ms" is the
-    median ONNX Runtime latency at batch 1 on the providers the session got.
+    median ONNX Runtime latency at batch 1 on the providers the session got. The export is built beside --out and
+    moved in only when every part passed: a failure leaves an earlier export in --out as it was and writes
+    report.failed.json.
 
     Examples:
       [cyan]fx export-onnx runs/joint-tiny --all --out exported[/]
@@ -46,24 +49,29 @@ def export_onnx(
       [cyan]fx export-onnx runs/joint/expression.safetensors --out exported --static[/]
     """
     from faceexpr_cli.console import print_json
-    from faceexpr_cli.onnx.export import ExportOptions, ParityError, export_models, failure_line
+    from faceexpr_cli.onnx.export import ExportOptions, ParityError, check_opset, export_models, failure_line
     from faceexpr_cli.onnx.session import SessionConfig, parse_device
     from faceexpr_cli.onnx.sources import resolve_sources
+    from faceexpr_cli.onnx.staging import FAILED_REPORT
+    from faceexpr_cli.runlock import output_lock
 
     parse_device(device)
+    check_opset(opset)
     sources, label = resolve_sources(target, card=card, models=model or None, all_models=all_models, tiny=tiny,
                                      random_init=random_init)
     opts = ExportOptions(opset=opset, dynamic_batch=dynamic_batch, fp16=fp16, simplify=simplify, tiny=tiny,
                          latency_runs=latency_runs, parts=part or None,
                          session=SessionConfig(device=device, allow_cpu_fallback=allow_cpu_fallback,
                                                intra_op_threads=threads))
-    report = export_models(sources, out, opts, source_label=label, raise_on_failure=False)
+    with output_lock(out, "fx export-onnx") as locked:
+        report = export_models(sources, locked, opts, source_label=label, raise_on_failure=False)
     if json_out:
         print_json(report)
     else:
         show(report, out)
     if not report["ok"]:
-        raise ParityError(failure_line(report), f"see {Path(out) / 'report.json'}")
+        raise ParityError(failure_line(report), f"see {Path(out) / FAILED_REPORT}; the export already in "
+                                                f"{out} (if any) is left as it was")
 
 
 def show(report: dict, out: Path) -> None:
