@@ -71,6 +71,13 @@ class ClipSettings:
         return d
 
 
+class ClipInterrupted(FxError):
+    """Ctrl-C: the finished shards are kept and the run resumes. An ``FxError`` so that it is one line with exit
+    130 (Typer turns a bare KeyboardInterrupt into a silent exit)."""
+
+    exit_code = 130
+
+
 @dataclass
 class ClipRun:
     out: Path

@@ -104,12 +104,17 @@ class DatasetWriter:
             self._open_shard()
         assert self._tar is not None
         meta_bytes = json.dumps({**meta, "key": key}, sort_keys=True, default=str).encode()
-        for name, data in ((f"{key}.mp4", mp4), (f"{key}.json", meta_bytes)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
-            self._tar.addfile(info, io.BytesIO(data))
+        mark = (self._tar.offset, len(self._tar.members))
+        try:
+            for name, data in ((f"{key}.mp4", mp4), (f"{key}.json", meta_bytes)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mtime = 0
+                info.mode = 0o644
+                self._tar.addfile(info, io.BytesIO(data))
+        except BaseException:  # Ctrl-C half-way through a member: the shard keeps only whole samples
+            self._rewind(*mark)
+            raise
         self._rows.append(fmt.normalise_row({**row, "key": key, "status": fmt.OK,
                                              "shard": fmt.shard_name(self._number), "bytes": len(mp4)}))
         self.done_keys.add(key)
@@ -126,6 +131,14 @@ class DatasetWriter:
         self._rows.append(fmt.normalise_row({"status": fmt.INPUT_DONE, "source": source}))
         self.done_inputs.add(source)
 
+    def _rewind(self, offset: int, members: int) -> None:
+        tar = self._tar
+        assert tar is not None and tar.fileobj is not None
+        tar.fileobj.seek(offset)
+        tar.fileobj.truncate()
+        tar.offset = offset
+        del tar.members[members:]
+
     def _open_shard(self) -> None:
         self._tar_tmp = _temp(self.root / fmt.shard_name(self._number))
         self._tar = tarfile.open(self._tar_tmp, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 - closed in close_shard
@@ -139,8 +152,9 @@ class DatasetWriter:
             self._tar.close()
             assert self._tar_tmp is not None
             final = self.root / fmt.shard_name(number)
-            self._tar_tmp.replace(final)
-            self.shards_written.append(final)
+            if self._tar_tmp.exists():  # not yet renamed by a close that Ctrl-C cut short
+                self._tar_tmp.replace(final)
+                self.shards_written.append(final)
         table = pa.Table.from_pylist(self._rows, schema=fmt.INDEX_SCHEMA)
         part = self.root / fmt.part_name(number)
         tmp = _temp(part)

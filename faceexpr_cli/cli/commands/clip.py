@@ -85,7 +85,7 @@ def clip(
     """
     from faceexpr_cli.clip.inputs import resolve_inputs
     from faceexpr_cli.clip.matching import parse_keywords
-    from faceexpr_cli.clip.pipeline import ClipSettings, run_clip
+    from faceexpr_cli.clip.pipeline import ClipInterrupted, ClipSettings, run_clip
     from faceexpr_cli.clip.stats import summary_line
     from faceexpr_cli.clip.windows import WindowSpec
     from faceexpr_cli.console import out as stdout
@@ -118,7 +118,11 @@ def clip(
         FILLS.get(fill)  # an unknown name is a usage error before any work
         settings.face_fill = fill
     items = resolve_inputs(list(inputs), transcript=transcript, transcript_format=transcript_format)
-    run = run_clip(items, out, settings, overwrite=overwrite)
+    try:
+        run = run_clip(items, out, settings, overwrite=overwrite)
+    except KeyboardInterrupt:
+        raise ClipInterrupted("interrupted", f"finished clips are kept in {out}; run the same command again "
+                                             "to resume") from None
     if json_out:
         print_json({"out": str(out), **run.stats})
     else:
