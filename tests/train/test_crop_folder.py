@@ -7,7 +7,6 @@ The crop folder is made by the real crop run on two generated two-person videos:
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -57,28 +56,6 @@ def _rows_of(rows: list[dict], stem: str) -> list[dict]:
 
 def _write_manifest(root: Path, rows: list[dict]) -> None:
     pq.write_table(pa.Table.from_pylist(rows), root / "manifest.parquet")
-
-
-@pytest.fixture
-def fx_log():
-    """The fx logger's messages, one string per record (rich wraps stderr, so read the records)."""
-    from faceexpr_cli.console import log
-
-    records: list[str] = []
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: records.append(record.getMessage())
-    old_level = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-
-    def take() -> str:
-        text = "\n".join(records)
-        records.clear()
-        return text
-
-    yield take
-    log.removeHandler(handler)
-    log.setLevel(old_level)
 
 
 def test_one_subject_per_source_video_with_the_rows_frame_counts(crop_run):
