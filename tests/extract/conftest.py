@@ -93,3 +93,31 @@ def batch_dir(sample_video, no_face_video, tmp_path_factory) -> Path:
     (d / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     (d / "notes.txt").write_text("not a video\n")
     return d
+
+
+@pytest.fixture(scope="session")
+def moving_face(tmp_path_factory):
+    """1.6 s at 25 fps, 480x320: the astronaut's face sliding 250 px from left to right on a still background.
+
+    Returns (path, centres): the true face centre of every frame, in source pixels (from where it was pasted).
+    """
+    import cv2
+
+    from faceexpr_cli.media import write_video
+    from faceexpr_cli.samples import load_portrait
+
+    image, info = load_portrait("astronaut")
+    (cx, cy), half, side = info.face_center, 100, 220
+    patch = cv2.resize(image[int(cy) - half:int(cy) + half, int(cx) - half:int(cx) + half], (side, side),
+                       interpolation=cv2.INTER_AREA)
+    scale = side / (2 * half)
+    background = np.random.default_rng(5).integers(70, 110, (320, 480, 3), dtype=np.uint8)
+    frames, centres = [], []
+    for i in range(40):
+        x0, y0 = int(round(10 + 6.4 * i)), 50
+        frame = background.copy()
+        frame[y0:y0 + side, x0:x0 + side] = patch
+        frames.append(frame)
+        centres.append((x0 + (cx - (int(cx) - half)) * scale, y0 + (cy - (int(cy) - half)) * scale))
+    path = write_video(tmp_path_factory.mktemp("moving") / "moving_face.mp4", frames, fps=FPS)
+    return path, np.array(centres)
