@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from faceexpr_cli.download import resume
 from faceexpr_cli.download.errors import TransientError
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.paths import fx_home
@@ -52,7 +53,8 @@ class Destination:
     def listing(self) -> dict[str, int]:
         """Finished files already at the destination (name -> size), in one listing call."""
         if not self.remote:
-            return {e.name: e.stat().st_size for e in os.scandir(self.local) if e.is_file() and not e.name.endswith(".part")}
+            return {e.name: e.stat().st_size for e in os.scandir(self.local)
+                    if e.is_file() and not e.name.endswith(".part") and not resume.is_sidecar(e.name)}
         try:
             entries = self.fs.ls(self.root, detail=True, refresh=True)
         except FileNotFoundError:
@@ -80,6 +82,7 @@ class Destination:
             shutil.rmtree(part, ignore_errors=True)
         else:
             part.unlink(missing_ok=True)
+        resume.clear(part)
 
     def discard_if_empty(self, part: Path) -> None:
         """After a transient failure keep only a ``.part`` that holds something to resume from."""
@@ -88,6 +91,8 @@ class Destination:
                 shutil.rmtree(part, ignore_errors=True)
         elif part.exists() and part.stat().st_size == 0:
             part.unlink()
+        if not part.exists():
+            resume.clear(part)
 
     def read_bytes(self, name: str) -> bytes | None:
         try:

@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from faceexpr_cli.console import log
+from faceexpr_cli.download import resume
 from faceexpr_cli.download.dest import Destination
 from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError, TransientError
 from faceexpr_cli.download.items import Item, refused_url
@@ -124,6 +125,7 @@ class Fetcher:
         if got.files == [self.dest.part(item.name)]:
             names = [item.name]
             paths = [self.dest.commit(main, item.name)]
+            resume.clear(main)
         else:  # a staging directory: move each finished file out under its own name
             names = [p.name for p in got.files]
             paths = [self.dest.commit(p, p.name) for p in got.files]

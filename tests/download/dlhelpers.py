@@ -51,4 +51,4 @@ def read_status(dest: Path) -> dict[str, dict]:
 
 def leftovers(dest: Path) -> list[str]:
     """Anything in a destination that is not a finished file or the status manifest."""
-    return sorted(p.name for p in dest.iterdir() if p.name.endswith((".part", ".tmp")) or p.is_dir())
+    return sorted(p.name for p in dest.iterdir() if p.name.endswith((".part", ".tmp", ".validator")) or p.is_dir())

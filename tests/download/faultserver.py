@@ -2,19 +2,22 @@
 
 Each route serves bytes (in memory or from a file) and can inject one kind of trouble: a list of error statuses
 for the first requests (500/503, 429 with Retry-After, 404...), a connection dropped after N body bytes, a lying
-Content-Length, slow chunks, redirects, and range support on or off. Every request is logged (path, Range
+Content-Length, slow chunks, redirects, range support on or off, and ETag/Last-Modified validators with If-Range
+honoured (or ignored, like a broken server). Every request is logged (path, Range
 header, status, body bytes sent) so tests can assert what a client actually transferred.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,10 +37,24 @@ class Route:
     chunk_delay: float = 0.0  # seconds between 64 KiB chunks
     delay: float = 0.0  # seconds before answering (a slow server, or a network round trip)
     redirect: str | None = None  # answer 302 to this location
-    etag: str | None = None
+    etag: str | None = None  # None: derived from the content, as static file servers do
+    validators: bool = True  # send ETag and Last-Modified
+    if_range: bool = True  # honour If-Range (a mismatch gets the whole file, 200); False: a server that ignores it
 
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.file.stat().st_size
+
+    def current_etag(self) -> str:
+        if self.etag is not None:
+            return self.etag
+        if self.data is not None:
+            return f'"{hashlib.sha1(self.data).hexdigest()[:16]}"'
+        st = self.file.stat()
+        return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
+
+    def last_modified(self) -> str:
+        stamp = self.file.stat().st_mtime if self.file is not None else 1_700_000_000 + len(self.current_etag())
+        return formatdate(stamp, usegmt=True)
 
 
 @dataclass
@@ -142,11 +159,15 @@ class _Handler(BaseHTTPRequestHandler):
         size = route.size()
         start, end, code = 0, size - 1, 200
         match = _RANGE.match(self.headers.get("Range", "")) if route.ranges else None
+        if_range = self.headers.get("If-Range")
+        if match and if_range and route.if_range and if_range not in (route.current_etag(), route.last_modified()):
+            match = None  # the client's copy is of another version: send the whole file
         if match:
             start = int(match.group(1))
             end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
             if start >= size:
-                return self._empty(416, {"Content-Range": f"bytes */{size}"})
+                extra = {"ETag": route.current_etag(), "Last-Modified": route.last_modified()} if route.validators else {}
+                return self._empty(416, {"Content-Range": f"bytes */{size}", **extra})
             code = 206
         length = end - start + 1
         with srv.lock:
@@ -161,8 +182,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
         if code == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        if route.etag:
-            self.send_header("ETag", route.etag)
+        if route.validators:
+            self.send_header("ETag", route.current_etag())
+            self.send_header("Last-Modified", route.last_modified())
         self.end_headers()
         if head:
             return self._log(code, 0)

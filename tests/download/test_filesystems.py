@@ -74,15 +74,30 @@ def test_missing_driver_and_unknown_protocol_are_recorded(tmp_path, monkeypatch)
     assert unknown["error_class"] == "bad_url" and unknown["attempts"] == 0  # refused before any fetch
 
 
-def test_local_part_is_resumed(tmp_path):
-    data = payload(500 * KB, seed=3)
-    (tmp_path / "big.bin").write_bytes(data)
+def test_local_part_is_resumed_only_with_its_sidecar(tmp_path):
+    import fsspec
+
+    from faceexpr_cli.download import resume
+    from faceexpr_cli.download.sources.filesystems import validator_of
+
+    data, other = payload(500 * KB, seed=3), payload(500 * KB, seed=30)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "big.bin.part").write_bytes(data[: 200 * KB])
-    manifest = write_csv(tmp_path / "m.csv", [{"url": str(tmp_path / "big.bin"), "sha256": sha(data)}])
+    part = out / "big.bin.part"
+    manifest = write_csv(tmp_path / "m.csv", [{"url": str(src)}])  # no sha256: nothing would catch a splice
+
+    part.write_bytes(other[: 200 * KB])  # a foreign .part (no sidecar): fetched again from zero
+    rec = download_manifest(manifest, out, fast_options(), progress=False).records[0]
+    assert rec["status"] == "ok" and rec["resumed_from"] == 0 and sha((out / "big.bin").read_bytes()) == sha(data)
+
+    (out / "big.bin").unlink()
+    part.write_bytes(data[: 200 * KB])  # fx's own .part of this very file: continued
+    resume.write(part, validator_of(fsspec.filesystem("file").info(str(src)), str(src)))
     rec = download_manifest(manifest, out, fast_options(), progress=False).records[0]
     assert rec["status"] == "ok" and rec["resumed_from"] == 200 * KB and rec["transferred"] == 300 * KB
+    assert sha((out / "big.bin").read_bytes()) == sha(data) and leftovers(out) == []
 
 
 def test_s3_source_and_bucket_destination(s3, server, tmp_path):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from dlhelpers import fast_options, leftovers, payload, sha, write_csv
 from faultserver import Route
 
+from faceexpr_cli.download import resume
 from faceexpr_cli.download.runner import download_manifest
 
 MB = 1 << 20
@@ -112,11 +114,18 @@ def test_stalled_transfer_times_out_and_slow_one_finishes(server, tmp_path):
     assert rec["status"] == "ok" and rec["sha256"] == sha(data)
 
 
+def _ours(server, part, path, route):
+    """The sidecar fx writes next to a .part it receives from ``path`` (as an earlier run would have left it)."""
+    resume.write(part, resume.Validator(resume.url_digest(server.url(path)), route.current_etag(),
+                                        route.last_modified(), route.size()))
+
+
 def test_complete_part_from_a_crashed_run_is_verified_not_refetched(server, tmp_path):
     data = payload(MB, seed=6)
     out = tmp_path / "out"
     out.mkdir()
     (out / "done.bin.part").write_bytes(data)  # a run that died between the last byte and the rename
+    _ours(server, out / "done.bin.part", "/done.bin", Route(data=data))
     rec = _one(server, tmp_path, "/done.bin", data, row_kw={"sha256": sha(data)})
     assert rec["status"] == "ok" and rec["transferred"] == 0 and server.sent("/done.bin") == 0
     assert [h.status for h in server.hits_for("/done.bin")] == [416]
@@ -126,7 +135,8 @@ def test_corrupt_part_is_refetched_once_from_zero(server, tmp_path):
     data = payload(MB, seed=7)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "c.bin.part").write_bytes(b"\0" * 1000)  # bytes that are not the file's
+    (out / "c.bin.part").write_bytes(b"\0" * 1000)  # bytes that are not the file's (a disk error)...
+    _ours(server, out / "c.bin.part", "/c.bin", Route(data=data))  # ...under fx's own sidecar
     rec = _one(server, tmp_path, "/c.bin", data, row_kw={"sha256": sha(data)})
     assert rec["status"] == "ok" and rec["sha256"] == sha(data)
     assert [h.range for h in server.hits_for("/c.bin")] == ["bytes=1000-", None]
@@ -141,3 +151,39 @@ def test_no_checksum_records_no_hash_but_still_verifies_given_ones(server, tmp_p
     records = download_manifest(manifest, tmp_path / "out", fast_options(checksum=False), progress=False).records
     assert records[0]["status"] == "ok" and records[0]["sha256"] is None
     assert records[1]["error_class"] == "checksum_mismatch"
+
+
+def _versions(size=600 * 1024):
+    """Two different files of the same length: the .part of one must never be spliced into the other."""
+    return payload(size, seed=40), payload(size, seed=41)
+
+
+def test_foreign_part_without_sidecar_starts_from_zero(server, tmp_path):
+    old, new = _versions()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "v.bin.part").write_bytes(old[: 200 * 1024])  # another file's prefix, of a plausible length
+    rec = _one(server, tmp_path, "/v.bin", new)  # no sha256 in the row: nothing else would catch a splice
+    assert rec["status"] == "ok" and rec["resumed_from"] == 0
+    assert sha((out / "v.bin").read_bytes()) == sha(new)
+    assert [h.range for h in server.hits_for("/v.bin")] == [None] and leftovers(out) == []
+
+
+def test_file_changed_on_the_server_between_runs_is_fetched_whole(server, tmp_path):
+    old, new = _versions()
+    for honest in (True, False):  # a server that honours If-Range (200), and one that ignores it (206, new ETag)
+        path = f"/changing-{honest}.bin"
+        route = Route(data=old, drop_after=200 * 1024, drops=1, if_range=honest)
+        server.add(path, route)
+        manifest = write_csv(tmp_path / "m.csv", [{"url": server.url(path)}])
+        out = tmp_path / f"out-{honest}"
+        first = download_manifest(manifest, out, fast_options(attempts=1), progress=False).records[0]
+        part = out / f"{path[1:]}.part"
+        assert first["error_class"] == "truncated" and part.stat().st_size == 200 * 1024
+        route.data = new  # the server's file is replaced by another of the same size
+        rec = download_manifest(manifest, out, fast_options(), progress=False).records[0]
+        assert rec["status"] == "ok" and rec["resumed_from"] == 0, rec
+        assert sha((out / path[1:]).read_bytes()) == sha(new)
+        hits = server.hits_for(path)
+        assert hits[1].range == f"bytes={200 * 1024}-" and hits[1].if_range == f'"{hashlib.sha1(old).hexdigest()[:16]}"'
+        assert leftovers(out) == []

@@ -1,13 +1,15 @@
 """Any fsspec URL (``s3://``, ``gs://``, ``file://``, local paths, ...): streamed into the ``.part`` with resume.
 
 The object's size comes from ``fs.info`` before reading, so a short read is caught like a truncated HTTP body,
-and a ``.part`` from an earlier attempt continues with a seek. Cloud protocols need their fsspec driver
+and a ``.part`` from an earlier attempt continues with a seek when its sidecar (``resume.py``) shows the same
+object (ETag or modification time, and size); any other ``.part`` starts over. Cloud protocols need their fsspec driver
 (``pip install faceexpr[s3]`` or ``[gcs]``); credentials and endpoints come from the usual environment or from
 ``--storage-option s3.endpoint_url=...``.
 """
 
 from __future__ import annotations
 
+from faceexpr_cli.download import resume
 from faceexpr_cli.download.errors import FetchError, Interrupted, PermanentError, TransientError
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
@@ -40,6 +42,15 @@ def fs_error(exc: Exception, url: str) -> Exception:
     return TransientError("storage", f"{type(exc).__name__}: {exc}")
 
 
+def validator_of(info: dict, url: str) -> resume.Validator:
+    """What identifies this version of an object: its ETag, else its modification time, and its size."""
+    etag = info.get("ETag") or info.get("etag")
+    changed = info.get("LastModified") or info.get("last_modified") or info.get("mtime") or info.get("updated")
+    size = info.get("size")
+    return resume.Validator(resume.url_digest(url), str(etag) if etag else None,
+                            str(changed) if changed is not None else None, int(size) if size is not None else None)
+
+
 @SOURCES.register("fsspec")
 class FsspecSource:
     part_is_dir = False
@@ -60,9 +71,13 @@ class FsspecSource:
         if job.item.size is not None and size is not None and size != job.item.size:
             raise PermanentError("size_mismatch", f"has {size} bytes, expected {job.item.size}")
         have = part.stat().st_size if part.exists() else 0
-        if size is not None and have > size:
-            part.unlink()
+        now = validator_of(info, url)
+        saved = resume.usable(part, url, have, job.item.sha256 is not None)
+        if have and (saved is None or not saved.same_file(now) or (size is not None and have > size)):
+            resume.restart(part)  # not known to be a prefix of this object
             have = 0
+        if not have:
+            resume.write(part, now)
         digest = resume_digest(part, have, self.options.wants_hash(job.item.sha256))
         fetched = Fetched([part], 0, have, None, url, None, info.get("ETag") or info.get("etag"))
         with open(part, "r+b" if have else "wb") as out:

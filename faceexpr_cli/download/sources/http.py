@@ -1,9 +1,10 @@
 """HTTP(S) files: resume with Range requests, follow redirects, check Content-Length, hash while streaming.
 
-A ``.part`` left by an earlier attempt or run is continued with ``Range: bytes=N-``; the reply decides what
-happens: 206 appends from N, 200 means the server ignores ranges (start over), 416 means the part already holds
-the whole file (or is stale). Within a run the first reply's ETag goes into ``If-Range``, so a file that changed
-on the server between attempts is fetched whole rather than spliced. A body shorter than its Content-Length is a
+A ``.part`` is continued with ``Range: bytes=N-`` only when its sidecar (``resume.py``) says it came from this URL;
+the sidecar's ETag (else Last-Modified) goes into ``If-Range``. The reply decides what happens: 206 with the same
+validators appends from N, 200 (the file changed, or the server ignores ranges) starts over, 416 with the full
+size and the same validators means the part already holds the whole file. A ``.part`` without a sidecar, or a
+206 for another file, is fetched again from zero, never spliced. A body shorter than its Content-Length is a
 transient "truncated" error: the bytes that did arrive stay in the ``.part`` for the next attempt.
 """
 
@@ -19,6 +20,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from faceexpr_cli import __version__
+from faceexpr_cli.console import log
+from faceexpr_cli.download import resume
 from faceexpr_cli.download.errors import PermanentError, TransientError, http_error
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.sources import SOURCES, Fetched, FetchJob
@@ -27,6 +30,10 @@ from faceexpr_cli.download.verify import HashingWriter, resume_digest, sha256_fi
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _TOTAL_ONLY = re.compile(r"bytes\s+\*/(\d+)")
+
+
+class _Restart(Exception):
+    """The server's reply shows the ``.part`` is not a prefix of its file: drop it and ask for all of it."""
 
 
 def _network_error(exc: Exception) -> Exception:
@@ -75,46 +82,59 @@ class HttpSource:
         return session
 
     def fetch(self, job: FetchJob) -> Fetched:
-        url, part = job.item.url, job.part
+        url, part, item = job.item.url, job.part, job.item
         have = part.stat().st_size if part.exists() else 0
-        headers = {}
-        if have:
-            headers["Range"] = f"bytes={have}-"
-            if job.state.get("etag"):
-                headers["If-Range"] = job.state["etag"]
-        try:
-            resp = self._session().get(url, headers=headers, stream=True,
-                                       timeout=(min(10.0, self.options.timeout), self.options.timeout))
-        except requests.RequestException as exc:
-            raise _network_error(exc) from exc
-        with resp:
-            return self._receive(job, resp, have)
+        saved = resume.usable(part, url, have, item.sha256 is not None)
+        if have and saved is None:
+            log.debug("%s: .part has no matching validator; starting from zero", item.name)
+            resume.restart(part)
+            have = 0
+        for _ in range(2):  # a second request only after the server showed the .part is not its file
+            headers = {}
+            if have:
+                headers["Range"] = f"bytes={have}-"
+                if saved is not None and saved.if_range():
+                    headers["If-Range"] = saved.if_range()
+            try:
+                resp = self._session().get(url, headers=headers, stream=True,
+                                           timeout=(min(10.0, self.options.timeout), self.options.timeout))
+            except requests.RequestException as exc:
+                raise _network_error(exc) from exc
+            with resp:
+                try:
+                    return self._receive(job, resp, have, saved)
+                except _Restart:
+                    resume.restart(part)
+                    have, saved = 0, None
+        raise TransientError("stale_part", "the server kept answering a range of another file")
 
-    def _receive(self, job: FetchJob, resp: requests.Response, have: int) -> Fetched:
+    def _receive(self, job: FetchJob, resp: requests.Response, have: int,
+                 saved: resume.Validator | None) -> Fetched:
         url, part, item = job.item.url, job.part, job.item
         status = resp.status_code
         etag = resp.headers.get("ETag")
         if status == 416 and have:
             total = _TOTAL_ONLY.search(resp.headers.get("Content-Range", ""))
-            if total and int(total.group(1)) == have:  # the part already holds everything
+            if total and int(total.group(1)) == have and saved is not None and saved.same_file(
+                    resume.Validator(saved.url, etag, resp.headers.get("Last-Modified"), have)):
                 digest = sha256_file(part).hexdigest() if self.options.wants_hash(item.sha256) else None
-                return Fetched([part], 0, have, digest, resp.url, 206, etag)
-            part.unlink(missing_ok=True)
-            raise TransientError("stale_part", "the partial file does not fit the server's copy; restarting")
+                return Fetched([part], 0, have, digest, resp.url, 206, etag)  # the part already holds everything
+            raise _Restart()
         if status >= 400:
             raise http_error(status, url, resp.headers.get("Retry-After"))
-        if etag:
-            job.state["etag"] = etag
         length = resp.headers.get("Content-Length")
         body = int(length) if length and length.isdigit() else None
         start, total = 0, body
         if status == 206:
             m = _CONTENT_RANGE.search(resp.headers.get("Content-Range", ""))
-            if not m or int(m.group(1)) != have:
-                part.unlink(missing_ok=True)
-                raise TransientError("bad_range", "server answered a different range; restarting")
+            total = int(m.group(3)) if m and m.group(3) != "*" else None
+            now = resume.Validator(resume.url_digest(url), etag, resp.headers.get("Last-Modified"), total)
+            if not m or int(m.group(1)) != have or saved is None or not saved.same_file(now):
+                raise _Restart()  # another range, or the file changed: never splice it onto this .part
             start = have
-            total = int(m.group(3)) if m.group(3) != "*" else None
+        else:  # 200: the whole file, whatever was asked; its validator goes next to the .part before any byte
+            resume.write(part, resume.Validator(resume.url_digest(url), etag, resp.headers.get("Last-Modified"),
+                                                body))
         if item.size is not None and total is not None and total != item.size:
             raise PermanentError("size_mismatch", f"server has {total} bytes, expected {item.size}")
         digest = resume_digest(part, start, self.options.wants_hash(item.sha256))
