@@ -66,6 +66,7 @@ class Hit:
     auth: str | None = None  # the Authorization header (user:password from the URL arrives as Basic auth)
     query: str = ""
     if_range: str | None = None
+    cookie: str | None = None
 
 
 class FaultServer:
@@ -128,7 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server_ref.lock:
             path, _, query = self.path.partition("?")
             self.server_ref.hits.append(Hit(path, self.headers.get("Range"), status, sent,
-                                            self.headers.get("Authorization"), query, self.headers.get("If-Range")))
+                                            self.headers.get("Authorization"), query, self.headers.get("If-Range"),
+                                            self.headers.get("Cookie")))
 
     def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -93,11 +93,34 @@ def test_site_options_reach_yt_dlp(tmp_path):
     video = VideoOptions(min_height=360, codec="vp9", cookies=cookies, sleep=1.5, rate_limit=2e6,
                          sub_langs=["en", "de"], sections=True)
     item = Item(key="abc", url="https://www.youtube.com/watch?v=abc", name="abc", spans=[(1.0, 2.0), (5.0, 6.5)])
-    opts = ydl_options(FetchJob(item, tmp_path / "abc.part", Meter(), fast_options(video=video)), fast_options(video=video), print)
+    job = FetchJob(item, tmp_path / "abc.part", Meter(), fast_options(video=video))
+    opts = ydl_options(job, fast_options(video=video), print, tmp_path / "copy.txt")
     assert opts["format"] == "bv*[height>=?360][vcodec~='^vp0?9']+ba/b[height>=?360][vcodec~='^vp0?9']"
-    assert opts["cookiefile"] == str(cookies) and opts["sleep_interval"] == 1.5 and opts["ratelimit"] == 2e6
+    assert opts["cookiefile"] == str(tmp_path / "copy.txt") and opts["sleep_interval"] == 1.5 and opts["ratelimit"] == 2e6
+    assert "cookiefile" not in ydl_options(job, fast_options(video=video), print)  # never the user's own file
     assert opts["subtitleslangs"] == ["en", "de"] and opts["writeautomaticsub"] and opts["subtitlesformat"].startswith("vtt")
     assert opts["outtmpl"]["default"].endswith("abc_%(section_start)s-%(section_end)s.%(ext)s")
     assert opts["outtmpl"]["subtitle"].endswith("abc.%(ext)s")
     assert list(opts["download_ranges"]({}, None)) == [{"start_time": 1.0, "end_time": 2.0}, {"start_time": 5.0, "end_time": 6.5}]
     assert pick_source(item) == "ytdlp" and pick_source(Item(key="f", url="https://cdn.example/f.mp4", name="f")) == "http"
+
+
+def test_cookies_file_is_never_rewritten_and_names_get_one_extension(server, tmp_path, talk_video):
+    import os
+
+    _site(server, talk_video)
+    cookies = tmp_path / "cookies.txt"
+    original = b"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t2147483647\tsession\tabc123\n"
+    cookies.write_bytes(original)
+    os.utime(cookies, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    # a direct media URL: the row's name is "talk.mp4", and yt-dlp must not make it talk.mp4.mp4
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url("/media/talk.mp4")}])
+    out = tmp_path / "out"
+    opts = fast_options(source="ytdlp", video=VideoOptions(cookies=cookies, subtitles=False))
+    rec = download_manifest(manifest, out, opts, progress=False).records[0]
+    assert rec["status"] == "ok", rec
+    assert rec["files"] == ["talk.mp4"] and sorted(p.name for p in out.glob("talk*")) == ["talk.mp4"]
+    assert (out / "talk.mp4").read_bytes() == talk_video.read_bytes()
+    assert any(h.cookie == "session=abc123" for h in server.hits_for("/media/talk.mp4"))  # the copy was used
+    assert cookies.read_bytes() == original and cookies.stat().st_mtime_ns == 1_600_000_000_000_000_000
+    assert leftovers(out) == []

@@ -9,7 +9,13 @@ other at the destination, where ``fx clip`` finds the transcript by the video's 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import log
@@ -93,10 +99,23 @@ class _Logger:
         log.debug("yt-dlp error: %s", self.scrub.text(msg))
 
 
-def ydl_options(job: FetchJob, options: DownloadOptions, hook: Any) -> dict[str, Any]:
+_MEDIA = frozenset({".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".flv", ".3gp", ".ts", ".m4a", ".mp3",
+                    ".opus", ".ogg", ".wav", ".aac", ".flac"})
+
+
+def video_stem(name: str) -> str:
+    """The item's name without a media extension: yt-dlp adds the real one (``v.mp4`` must not become
+    ``v.mp4.mp4``, nor ``v.mp4.webm`` when the site serves WebM)."""
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and stem and f".{ext.lower()}" in _MEDIA else name
+
+
+def ydl_options(job: FetchJob, options: DownloadOptions, hook: Any, cookiefile: Path | None = None) -> dict[str, Any]:
+    """yt-dlp's options for one item. ``cookiefile`` is the private copy of ``--cookies`` (yt-dlp rewrites the
+    file it is given when it closes), never the user's file itself."""
     from faceexpr_cli.media.ffmpeg import find_ffmpeg
 
-    video, stage, stem = options.video, job.part, job.item.name
+    video, stage, stem = options.video, job.part, video_stem(job.item.name)
     sections = video.sections and bool(job.item.spans)
     default = f"{stem}_%(section_start)s-%(section_end)s.%(ext)s" if sections else f"{stem}.%(ext)s"
     opts: dict[str, Any] = {
@@ -120,8 +139,8 @@ def ydl_options(job: FetchJob, options: DownloadOptions, hook: Any) -> dict[str,
     if video.subtitles:
         opts.update(writesubtitles=True, writeautomaticsub=True, subtitleslangs=list(video.sub_langs),
                     subtitlesformat="vtt/json3/srv3/best")
-    if video.cookies:
-        opts["cookiefile"] = str(video.cookies)
+    if cookiefile is not None:
+        opts["cookiefile"] = str(cookiefile)
     if video.sleep:
         opts.update(sleep_interval_requests=video.sleep, sleep_interval=video.sleep)
     if video.rate_limit:
@@ -163,7 +182,8 @@ class YtdlpSource:
             job.meter.add(delta)
 
         try:
-            with yt_dlp.YoutubeDL(ydl_options(job, self.options, hook)) as ydl:
+            with private_copy(self.options.video.cookies) as cookiefile, \
+                    yt_dlp.YoutubeDL(ydl_options(job, self.options, hook, cookiefile)) as ydl:
                 info = ydl.extract_info(job.item.url, download=True)
         except Interrupted:
             raise
@@ -179,6 +199,23 @@ class YtdlpSource:
                  "extractor": (info or {}).get("extractor_key"), "height": (info or {}).get("height"),
                  "vcodec": (info or {}).get("vcodec"), "duration": (info or {}).get("duration")}
         return Fetched(files, moved[0], resumed, None, (info or {}).get("webpage_url"), None, None, extra)
+
+
+@contextlib.contextmanager
+def private_copy(path: Path | None) -> Iterator[Path | None]:
+    """A copy of the user's cookies file, readable only by this user, removed afterwards; yt-dlp may rewrite
+    it (it saves its cookie jar on close) without touching the original's bytes or mtime."""
+    if path is None:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="fx-cookies-"))  # mode 0700, a unique name per process and item
+    try:
+        copy = folder / "cookies.txt"
+        shutil.copyfile(path, copy)
+        os.chmod(copy, 0o600)
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _share_ffmpeg_location(path: str) -> None:
