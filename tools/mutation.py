@@ -1,0 +1,104 @@
+"""Mutation testing of one package of faceexpr_cli against that package's tests (mutmut 3).
+
+    make mutation MODULE=media                 # every file of faceexpr_cli/media
+    make mutation MODULE=media FILES=timeline  # only faceexpr_cli/media/timeline.py
+
+The run happens in a scratch copy of the tracked tree (``--workdir``, default /tmp/fx-mutation/MODULE), so the
+working tree is never touched. The copy's ``mutants/`` folder goes first on PYTHONPATH, so tests that start ``fx``
+in a subprocess run the mutant too. The summary (killed, survived, timed out, kill rate) goes to stdout and to
+``mutation-MODULE.json`` in the current folder; ``mutmut results`` / ``mutmut show NAME`` inside the work folder
+list the survivors. Slow: not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> the tests that exercise it (beyond tests/<package>/)
+TESTS = {
+    "media": ["tests/core/test_media.py", "tests/clip/test_cutting.py", "tests/clip/test_footage.py",
+              "tests/crop/test_footage.py"],
+    "crop": ["tests/crop"],
+    "clip": ["tests/clip"],
+    "dataset": ["tests/dataset", "tests/train/test_data.py"],
+    "onnx": ["tests/onnx"],
+    "extract": ["tests/extract"],
+    "train": ["tests/train"],
+    "download": ["tests/download"],
+    "face": ["tests/face"],
+    "animate": ["tests/animate"],
+    "transcripts": ["tests/transcripts", "tests/clip/test_planning.py"],
+}
+
+
+def prepare(workdir: Path, module: str, files: list[str], debug: bool = False) -> None:
+    """The committed tree (HEAD, not a half-edited working tree) and a [mutmut] section for MODULE."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+    targets = [f"faceexpr_cli/{module}/{f}.py" for f in files] or [f"faceexpr_cli/{module}/*"]
+    tests = [t for t in TESTS.get(module, [f"tests/{module}"]) if (workdir / t).exists()]
+    lines = ["[mutmut]", "source_paths = faceexpr_cli", "only_mutate =", *[f"    {t}" for t in targets],
+             "pytest_add_cli_args_test_selection =", *[f"    {t}" for t in tests],
+             "pytest_add_cli_args =", "    -p", "    no:xdist", "    -p", "    no:cacheprovider",
+             "also_copy =", "    models", "    recipes", "    README.md", f"debug = {str(debug).lower()}"]
+    (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
+
+
+def summarise(workdir: Path) -> dict:
+    res = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+                         capture_output=True, text=True)
+    counts: Counter = Counter()
+    survivors = []
+    for line in res.stdout.splitlines():
+        if ":" not in line:
+            continue
+        name, status = (s.strip() for s in line.rsplit(":", 1))
+        counts[status] += 1
+        if status == "survived":
+            survivors.append(name)
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    tested = killed + counts.get("survived", 0)
+    return {"counts": dict(counts), "killed_or_timeout": killed, "tested": tested,
+            "kill_rate": round(killed / tested, 3) if tested else None, "survivors": survivors}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("module", help="a package of faceexpr_cli: media, crop, clip, dataset, onnx, extract, train, ...")
+    ap.add_argument("--files", default="", help="comma-separated file stems inside the package (default: all)")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--debug", action="store_true", help="mutmut's debug output (the tests each mutant ran)")
+    args = ap.parse_args()
+    if not (ROOT / "faceexpr_cli" / args.module).is_dir():
+        print(f"error: no package faceexpr_cli/{args.module}", file=sys.stderr)
+        return 2
+    workdir = args.workdir or Path("/tmp/fx-mutation") / args.module
+    files = [f for f in args.files.split(",") if f]
+    prepare(workdir, args.module, files, args.debug)
+    # mutants/ must exist before Python starts: a PYTHONPATH entry missing at start-up is cached as absent
+    (workdir / "mutants").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": f"{workdir / 'mutants'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    code = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+                          cwd=workdir, env=env).returncode
+    summary = {"module": args.module, "files": files or "all", "mutmut_exit": code, **summarise(workdir)}
+    Path(f"mutation-{args.module}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}, indent=2))
+    print(f"{len(summary['survivors'])} survivors: see {workdir} (mutmut results / mutmut show NAME)")
+    return 0 if code == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
