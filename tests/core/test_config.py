@@ -62,3 +62,51 @@ def test_recipe_kind_mismatch(tmp_path):
     path.write_text("# fx demo\nkind: demo\n")
     with pytest.raises(ConfigError, match="needs a 'train-joint' recipe"):
         load_recipe(path, kind="train-joint")
+
+
+def _float_keys(data, prefix=""):
+    """Dotted keys of every float value in a recipe (lists by index), e.g. ``schedule.lr.warmup``."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _float_keys(v, f"{prefix}{k}.")
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from _float_keys(v, f"{prefix}{i}.")
+    elif isinstance(data, float):
+        yield prefix[:-1]
+
+
+@pytest.mark.parametrize("name", sorted(recipe_paths()))
+def test_no_recipe_number_accepts_nan_or_infinity(name):
+    """Every float a shipped recipe sets (its schema's defaults included) refuses NaN and +-inf by name."""
+    import yaml
+
+    data = yaml.safe_load(yaml.safe_dump(load_recipe(name).model_dump(mode="json")))
+    keys = [k for k in _float_keys(data) if not k.split(".")[-1].isdigit()]
+    assert keys, f"{name}: no float keys found"
+    for key in keys:
+        for bad in (".nan", ".inf", "-.inf"):
+            with pytest.raises(ConfigError) as exc:
+                load_recipe(name, [f"{key}={bad}"])
+            assert key.split(".")[-1] in str(exc.value), (key, str(exc.value))
+
+
+@pytest.mark.parametrize("key", ["schedule.lr.initial", "schedule.lr.warmup", "schedule.lr.final", "schedule.min_lr",
+                                 "optim.weight_decay", "loss.perceptual", "schedule.weights.reconstruction.final"])
+def test_negative_learning_rates_and_weights_are_refused(key):
+    with pytest.raises(ConfigError, match="greater than or equal to 0"):
+        load_recipe("joint-tiny", [f"{key}=-1e-4"])
+
+
+def test_binary_and_non_utf8_recipe_files_are_config_errors(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_bytes(b"kind: demo\n\x00\x01\x02")
+    with pytest.raises(ConfigError, match="is a binary file, not YAML"):
+        load_recipe(path)
+    path.write_bytes(b"kind: demo\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_recipe(path)
+    card = tmp_path / "c.yaml"
+    card.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # a picture saved as .yaml: cards read the same way
+    with pytest.raises(ConfigError, match="c.yaml: is a binary file"):
+        read_yaml(card)
