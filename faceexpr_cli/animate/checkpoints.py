@@ -41,8 +41,8 @@ def _check_part_names(card: Any, source: str) -> None:
     onnx = card.get("onnx") if isinstance(card, dict) else None
     parts = onnx.get("parts") if isinstance(onnx, dict) else None
     for part in parts if isinstance(parts, list) else []:
-        plain_name(part.get("name") if isinstance(part, dict) else part, "ONNX part name of the carried card",
-                   source=source)
+        plain_name(part.get("name") if isinstance(part, dict) else part, "ONNX part name",
+                   source=f"the card carried by {source}")
 
 
 def _strip_prefix(state: dict[str, Any]) -> dict[str, Any]:

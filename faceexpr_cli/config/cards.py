@@ -133,5 +133,5 @@ def check_file_names(card: ModelCard, source: str | None = None) -> ModelCard:
     """Refuse a card whose ONNX part names are not plain file names: each becomes ``<part>.onnx`` in an output
     folder or the export cache, so ``../x`` or ``/abs/x`` would write outside it (``CheckpointError``, exit 1)."""
     for part in card.onnx.parts if card.onnx else []:
-        plain_name(part.name, f"ONNX part name of card '{card.name}'", source=source or f"card '{card.name}'")
+        plain_name(part.name, "ONNX part name", source=f"card '{card.name}'" + (f" ({source})" if source else ""))
     return card

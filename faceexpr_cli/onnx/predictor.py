@@ -27,6 +27,7 @@ from faceexpr_cli.onnx import graphs
 from faceexpr_cli.onnx.preprocess import prepare_images
 from faceexpr_cli.onnx.session import CUDA, TENSORRT, SessionConfig, create_session, parse_device
 from faceexpr_cli.registry import Registry
+from faceexpr_cli.safety import plain_name
 
 BACKENDS: Registry = Registry("inference backend")
 
@@ -267,8 +268,14 @@ def exported_graphs(export_dir: str | Path) -> list[Path]:
     if not report_path.is_file():
         raise MissingFileError(report_path, "export report", "run `fx export-onnx ... --out DIR` first")
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    return [export_dir / m.get("folder", ".") / p["file"] for m in report["models"] for p in m.get("parts", [])
-            if p.get("file")]
+    found = []
+    for m in report["models"]:
+        folder = m.get("folder", ".")
+        if folder != ".":  # names from a file that become paths: a crafted report must not reach outside the folder
+            plain_name(folder, "model folder", source=str(report_path))
+        found += [export_dir / folder / plain_name(p["file"], "graph file", source=str(report_path))
+                  for p in m.get("parts", []) if p.get("file")]
+    return found
 
 
 def load_predictors(export_dir: str | Path, config: SessionConfig | None = None,

@@ -128,3 +128,36 @@ def test_landmarks_warp_graph_takes_any_image_size_and_matches_torch(portrait_pn
     assert np.abs(want.astype(int) - image.astype(int)).mean() > 0.2  # it really warps
     diff = np.abs(want.astype(int) - got.astype(int))
     assert diff.max() <= 2 and diff.mean() < 0.05
+
+
+@pytest.mark.parametrize("bad", ["../../escaped", "ABS"])
+def test_pth_tar_whose_card_names_a_part_with_a_path_is_refused(bad, tmp_path, capsys, portrait_png):
+    """An fx animator checkpoint carries its card; ONNX part names become files in the export cache, so
+    ``../../x`` or ``/abs/x`` there is refused when the file is read: one line, exit 1, nothing written."""
+    import os
+    from pathlib import Path
+
+    from faceexpr_cli.builders.fomm import card_for_config
+    from faceexpr_cli.cli.app import main
+
+    name = str(tmp_path / "abs-escape") if bad == "ABS" else bad
+    data = torch.load(FOMM_FIXTURES / "tiny_checkpoint.pth", map_location="cpu", weights_only=True)
+    card = card_for_config(str(FOMM_FIXTURES / "tiny_config.yaml")).model_dump(mode="json")
+    card["onnx"]["parts"][0]["name"] = name
+    evil = tmp_path / "evil.pth.tar"
+    torch.save({**data, "card": card}, evil)
+
+    home = Path(os.environ["FX_HOME"])
+
+    def files() -> set[Path]:
+        return {p for root in (tmp_path, home) for p in root.rglob("*") if p.is_file()}
+
+    before = files()
+    code = main(["animate", "-s", str(portrait_png), "-d", str(portrait_png), "-o", str(tmp_path / "o.png"),
+                 "--engine", "fomm", "--checkpoint", str(evil), "--backend", "onnx"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert f"refusing ONNX part name {name!r}" in err and "evil.pth.tar" in err
+    assert files() - before == set()
+    assert not list(tmp_path.parent.glob("*escape*"))

@@ -2,7 +2,8 @@
 
 ``toy-tokenizer`` (image -> patch tokens) and ``toy-expression`` (patch tokens + subject id -> one L2-normalised
 token) are two cards, as a training run holds them, so the exporter's cross-model feeding is exercised.
-``toy-mismatch`` computes something else while being exported, so its parity check must fail.
+``toy-mismatch`` computes something else while being exported, so its parity check must fail; ``toy-offset``'s
+graph differs from PyTorch by exactly ten times its part's tolerance.
 """
 
 from __future__ import annotations
@@ -70,6 +71,21 @@ onnx:
       inputs: [{name: x, shape: [batch, dim]}]
       outputs: [{name: y, shape: [batch, dim]}]
 """,
+    "toy-offset": """\
+name: toy-offset
+builder: fx-test-toy-offset
+description: Test-only model whose exported graph adds `offset` (10x the part's atol, rtol 0).
+task: test
+licence: Apache-2.0
+preset: {dim: 8, offset: 1.0e-2}
+onnx:
+  parts:
+    - name: body
+      inputs: [{name: x, shape: [batch, dim]}]
+      outputs: [{name: y, shape: [batch, dim]}]
+      atol: 1.0e-3
+      rtol: 0.0
+""",
 }
 
 
@@ -107,8 +123,21 @@ class Mismatch(nn.Module):
         return y + 1.0 if torch.compiler.is_exporting() else y
 
 
+class Offset(nn.Module):
+    """Eager: ``lin(x)``; exported: ``lin(x) + offset``, so the graph differs from PyTorch by exactly ``offset``."""
+
+    def __init__(self, dim: int, offset: float):
+        super().__init__()
+        self.lin = nn.Linear(dim, dim)
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.lin(x)
+        return y + self.offset if torch.compiler.is_exporting() else y
+
+
 BUILDER_TABLE = {"fx-test-toy-tokenizer": Tokenizer, "fx-test-toy-expression": ExpressionHead,
-                 "fx-test-toy-mismatch": Mismatch}
+                 "fx-test-toy-mismatch": Mismatch, "fx-test-toy-offset": Offset}
 
 
 def register() -> None:
