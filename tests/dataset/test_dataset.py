@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 
 import pyarrow.parquet as pq
 import pytest
 
-from faceexpr_cli.clip.synthetic import read_code
+from faceexpr_cli.clip.synthetic import beep_onsets, read_code
 from faceexpr_cli.dataset import ClipDataset, DatasetWriter, collate_clips
 
 
@@ -67,12 +68,24 @@ def test_split_over_workers_and_ranks_covers_each_sample_once(tmp_path, clip_byt
 
 
 def test_shuffle_changes_with_epoch_and_is_seeded(tmp_path, clip_bytes):
-    _write(tmp_path, clip_bytes, max_count=1)
-    ds = ClipDataset(tmp_path, shuffle=3, seed=1, audio=False, size=(24, 12))
-    a = [s["key"] for s in ds]
-    assert a == [s["key"] for s in ds]  # same epoch, same order
-    ds.set_epoch(1)
-    assert sorted(a) == sorted(s["key"] for s in ds)
+    _write(tmp_path, clip_bytes, max_count=1)  # 6 shards of one sample
+
+    def order(seed=1, epoch=0, shuffle=3):
+        ds = ClipDataset(tmp_path, shuffle=shuffle, seed=seed, audio=False, size=(24, 12))
+        ds.set_epoch(epoch)
+        return [(s["key"], read_code(s["frames"][0].numpy())) for s in ds]
+
+    stored = order(shuffle=False)
+    assert [k for k, _ in stored] == [f"src-{f:04d}" for f, _ in clip_bytes]
+    assert [c for _, c in stored] == [f for f, _ in clip_bytes]  # each key comes with its own frames
+    a = order()
+    assert sorted(a) == sorted(stored) and a != stored  # a permutation, and not the stored order
+    assert order() == a  # the same seed and epoch: the same order, also in a new dataset object
+    b = order(epoch=1)
+    assert sorted(b) == sorted(stored) and b != a and b != stored  # another epoch, another order
+    assert order(epoch=1) == b
+    c = order(seed=2)
+    assert sorted(c) == sorted(stored) and c != a and c != stored  # another seed, another order
 
 
 def test_resume_skips_finished_keys_and_inputs(tmp_path, clip_bytes):
@@ -99,14 +112,39 @@ def test_interrupted_shard_is_dropped(tmp_path, clip_bytes):
 
 
 def test_plain_folder_of_mp4s(tmp_path, clip_bytes):
-    for first, data in clip_bytes[:2]:
+    for first, data in clip_bytes[1:3]:  # frames 12-21 (0.48-0.88 s) and 24-33 (0.96-1.36 s)
         (tmp_path / f"clip{first}.mp4").write_bytes(data)
     (tmp_path / "clip12.json").write_text(json.dumps({"keyword": "smile"}))
-    samples = sorted(ClipDataset(tmp_path, audio=False), key=lambda s: s["key"])
-    assert [s["key"] for s in samples] == ["clip0", "clip12"]
-    assert samples[1]["meta"]["keyword"] == "smile"
-    assert read_code(samples[1]["frames"][0].numpy()) == 12
-    assert samples[0]["audio"].shape == (1, 0) or not samples[0]["has_audio"]
+    samples = sorted(ClipDataset(tmp_path), key=lambda s: s["key"])
+    assert [s["key"] for s in samples] == ["clip12", "clip24"]
+    assert samples[0]["meta"]["keyword"] == "smile" and "keyword" not in samples[1]["meta"]
+    for s, first in zip(samples, (12, 24), strict=True):  # each file's own frames, all of them
+        assert [read_code(f.numpy()) for f in s["frames"]] == list(range(first, first + 10))
+        assert s["has_audio"] and s["audio"].shape == (1, 6400)
+    # the source beeps at every whole second: none in 0.48-0.88 s, the one at 1.0 s lies 0.04 s into clip24
+    assert len(beep_onsets(samples[0]["audio"][0].numpy(), 16000)) == 0
+    assert samples[0]["audio"].abs().max() > 0.01  # the quiet tone between beeps is there
+    assert beep_onsets(samples[1]["audio"][0].numpy(), 16000) == pytest.approx([0.04], abs=0.01)
+    silent = sorted(ClipDataset(tmp_path, audio=False), key=lambda s: s["key"])
+    assert not silent[0]["has_audio"] and silent[0]["audio"].shape == (1, 6400)
+    assert silent[0]["audio"].abs().max() == 0
+
+
+def test_keys_from_files_are_made_plain(tmp_path, clip_bytes):
+    """Keys become file names downstream (token caches, feature files): a key from a JSON or a tar member that
+    is not a plain name is made one."""
+    (tmp_path / "a.mp4").write_bytes(clip_bytes[0][1])
+    (tmp_path / "a.json").write_text(json.dumps({"key": "../../etc/evil"}))
+    shard = tmp_path / "shard.tar"
+    with tarfile.open(shard, "w") as tar:
+        for name, data in (("../my clip!.mp4", clip_bytes[1][1]), ("../my clip!.json", b"{}")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    keys = [s["key"] for s in ClipDataset([tmp_path / "a.mp4", shard], audio=False)]
+    assert keys == ["etc_evil", "my_clip"]
+    with pytest.raises(ValueError, match="letters, digits"):
+        DatasetWriter(tmp_path / "w", settings={}).add_sample("../x", clip_bytes[0][1], {}, {})
 
 
 def test_shards_close_by_size(tmp_path, clip_bytes):
