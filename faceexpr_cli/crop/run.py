@@ -31,6 +31,14 @@ class CropResult:
         return int(self.stats["failed"])
 
 
+class CropInterrupted(KeyboardInterrupt):
+    """Ctrl-C: the finished videos are recorded (``result``); the rest is removed and a re-run does it."""
+
+    def __init__(self, result: CropResult):
+        super().__init__()
+        self.result = result
+
+
 def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions | None = None, *,
                 workers: int = 1, resume: bool = True, overwrite: bool = False,
                 raise_on_failure: bool = True) -> CropResult:
@@ -67,9 +75,9 @@ def _run(items: list[Item], out: Path, opts: CropOptions, backend, *, workers: i
     t0 = time.perf_counter()
     try:
         _process(todo, out, opts, backend, workers)
-    except KeyboardInterrupt:
-        _record(items, todo, out, opts, time.perf_counter() - t0, workers, interrupted=True)
-        raise
+    except KeyboardInterrupt as exc:
+        result = _record(items, todo, out, opts, time.perf_counter() - t0, workers, interrupted=True)
+        raise CropInterrupted(result) from exc
     result = _record(items, todo, out, opts, time.perf_counter() - t0, workers)
     if raise_on_failure and result.failed:
         raise BatchFailures(result.failed, len(items), result.manifest)
@@ -82,10 +90,10 @@ def _process(todo: list[Item], out: Path, opts: CropOptions, backend, workers: i
         from faceexpr_cli.crop.workers import WorkerPool
 
         with WorkerPool(min(workers, len(todo)), backend) as pool:  # forks before the progress bar's thread
-            pool.submit(todo, out, opts)
+            finished = pool.run(todo, out, opts)
             with progress() as bar:
                 task = bar.add_task("crop", total=len(todo))
-                for it, fut in pool.completed():
+                for it, fut in finished:
                     if fut.cancelled():
                         continue
                     try:
@@ -124,8 +132,7 @@ def _record(items: list[Item], todo: list[Item], out: Path, opts: CropOptions, w
     if interrupted:
         stats["interrupted"] = True
         stats["unfinished"] = sum(1 for it in todo if it.source not in finished)
-        log.info("interrupted: %d of %d inputs finished, a re-run resumes", len(items) - stats["unfinished"],
-                    len(items))
+        log.debug("interrupted: %d of %d inputs unfinished", stats["unfinished"], len(items))
     mf.write_stats(out, stats)
     return CropResult(out, path, stats, rows)
 

@@ -36,7 +36,11 @@ def _work(item: Item, out: str, opts: CropOptions) -> list[dict]:
 
 
 class WorkerPool:
-    """``with WorkerPool(n, backend) as pool: for item, fut in pool.run(items, out, opts): ...``"""
+    """``with WorkerPool(n, backend) as pool: for item, fut in pool.run(items, out, opts): ...``
+
+    At most one video per worker is handed to the executor at a time (the rest wait here), so on Ctrl-C
+    nothing sits in the executor's call queue: the queued videos are simply never submitted.
+    """
 
     def __init__(self, workers: int, backend):
         global _backend
@@ -47,29 +51,44 @@ class WorkerPool:
         self.event = ctx.Event()
         self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=stop.watch,
                                             initargs=(self.event,))
+        self.workers = workers
         self.futures: dict[Future, Item] = {}
 
-    def submit(self, items: list[Item], out: Path, opts: CropOptions) -> None:
-        for it in items:
-            self.futures[self.executor.submit(_work, it, str(out), opts)] = it
+    def run(self, items: list[Item], out: Path, opts: CropOptions):
+        """(item, future) pairs as they finish; the first videos are submitted before this returns (so the
+        workers fork before a progress bar starts its thread)."""
+        queue = list(reversed(items))
+        pending: set[Future] = set()
 
-    def completed(self):
-        """(item, future) pairs as they finish."""
-        pending = set(self.futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield self.futures[fut], fut
+        def top_up() -> None:
+            while queue and len(pending) < self.workers:
+                it = queue.pop()
+                fut = self.executor.submit(_work, it, str(out), opts)
+                self.futures[fut] = it
+                pending.add(fut)
+
+        top_up()
+
+        def finished():
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    pending.discard(fut)
+                    top_up()
+                    yield self.futures[fut], fut
+
+        return finished()
 
     def stop(self) -> None:
         """Cancel what has not started; ask running videos to stop; terminate workers that do not."""
         self.event.set()
+        procs = list((getattr(self.executor, "_processes", None) or {}).values())  # shutdown() forgets them
         self.executor.shutdown(wait=False, cancel_futures=True)
         running = [f for f in self.futures if not f.done()]
         _, late = wait(running, timeout=STOP_WAIT_S)
         if late:
             log.warning("terminating %d crop worker(s) that did not stop", len(late))
-            for proc in list(getattr(self.executor, "_processes", {}).values()):
+            for proc in procs:
                 with contextlib.suppress(Exception):
                     proc.terminate()
 
