@@ -39,6 +39,18 @@ class Interrupted(Exception):
     """The run is stopping (Ctrl-C): the current transfer ends at the next chunk and keeps its ``.part``."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a run after its status was written: how many items finished, were cut short, never started."""
+
+    def __init__(self, finished: int, cut: int, queued: int):
+        super().__init__(finished, cut, queued)
+        self.finished, self.cut, self.queued = finished, cut, queued
+
+    def one_line(self) -> str:
+        return (f"interrupted: {self.finished} item(s) recorded, {self.cut} still transferring were left as .part "
+                f"for resume, {self.queued} not started; re-run the same command to continue")
+
+
 def http_error(status: int, url: str, retry_after: str | None = None) -> FetchError:
     """The error for an HTTP status >= 400, transient or not by the status alone."""
     message = f"HTTP {status}"

@@ -74,6 +74,7 @@ class Fetcher:
                     got = source.fetch(job)
                 record["transferred"] += got.transferred
                 self._verify(item, got, record)
+                self.meter.check()  # after Ctrl-C nothing more takes a final name; the complete .part stays
                 return self._commit(item, got, record, started)
             except Interrupted:
                 record.update(status="failed", error_class="interrupted", error="stopped by Ctrl-C; re-run to resume",
@@ -109,6 +110,13 @@ class Fetcher:
                 if log.isEnabledFor(logging.DEBUG):  # the traceback may quote the URL: scrubbed like the rest
                     log.debug("%s: unexpected %s", scrub.text(item.key), scrub.text(traceback.format_exc()))
                 return self._failed(record, TransientError(type(exc).__name__, str(exc)), started)
+
+    def stopped(self, item: Item) -> dict[str, Any]:
+        """The record of an item that Ctrl-C cut short before its worker could report (its .part stays)."""
+        record = {"key": item.key, "url": redact_url(item.url), "name": item.name, "status": "failed",
+                  "error_class": "interrupted", "error": "stopped by Ctrl-C; re-run to resume", "transient": True,
+                  "attempts": 1, "transferred": 0}
+        return Scrubber(item.url).record(record)
 
     def _verify(self, item: Item, got: Fetched, record: dict[str, Any]) -> None:
         record["resumed_from"] = got.resumed_from

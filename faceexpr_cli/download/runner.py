@@ -3,23 +3,25 @@
 Data flow: manifest rows -> Items (this shard's) -> skip those whose previous status is ok and whose files are
 still at DEST -> a thread pool runs ``Fetcher.run`` per item (per-host limit, shared bandwidth cap) -> each
 record goes to the status journal as it finishes -> the Parquet status and a summary at the end. Ctrl-C sets the
-stop flag: workers end at their next chunk, keep their ``.part`` files, the status is written, then the
-interrupt goes on to the CLI (exit 130).
+stop flag: queued items are dropped, workers end at their next chunk (or are abandoned after a short grace),
+keep their ``.part`` files, the status is written, then ``RunInterrupted`` goes on to the CLI (exit 130).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import err, log
 from faceexpr_cli.download.dest import Destination, is_remote
+from faceexpr_cli.download.errors import RunInterrupted
 from faceexpr_cli.download.fetcher import Fetcher
 from faceexpr_cli.download.items import Item, shard_of
 from faceexpr_cli.download.limits import Meter
@@ -146,9 +148,18 @@ def _present(item: Item, listing: dict[str, int], dest: Destination) -> dict[str
             "files": [item.name], "bytes": size, "sha256": digest}
 
 
+GRACE = 2.0  # seconds that running transfers get after Ctrl-C to reach their next chunk and report
+
+
 def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, Any]], None], meter: Meter,
-             show: bool, label: str = "download") -> None:
-    """Run ``fetcher.run`` over items on threads with a progress bar; ``on_record`` sees each finished record."""
+             show: bool, label: str = "download", grace: float = GRACE) -> None:
+    """Run ``fetcher.run`` over items on threads with a progress bar; ``on_record`` sees each finished record.
+
+    Workers are daemon threads, so a transfer blocked in a read (a server that went silent) cannot hold the
+    process after Ctrl-C: queued items are not started, running ones get ``grace`` seconds to stop at their next
+    chunk (their ``.part`` and its sidecar stay for resume), any still blocked get an ``interrupted`` record, and
+    ``RunInterrupted`` goes up to the CLI (exit 130).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     quiet = not show or log.getEffectiveLevel() > logging.INFO
@@ -156,17 +167,43 @@ def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, 
                    TextColumn("{task.fields[traffic]}"), TextColumn("[red]{task.fields[failed]}"),
                    TimeElapsedColumn(), console=err, disable=quiet)
     traffic = _Traffic(meter)
-    pool = ThreadPoolExecutor(max(1, fetcher.options.jobs), thread_name_prefix="fx-download")
-    pending: set[Future] = set()
+    work: queue.SimpleQueue[Item] = queue.SimpleQueue()
+    for item in todo:
+        work.put(item)
+    results: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+    running: dict[int, Item] = {}
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while not meter.stop.is_set():
+            try:
+                item = work.get_nowait()
+            except queue.Empty:
+                return
+            with lock:
+                running[threading.get_ident()] = item
+            try:
+                record = fetcher.run(item)
+            except BaseException:  # run() returns a record for every failure; this is a last resort
+                record = fetcher.stopped(item)
+            with lock:  # one step, so the main thread never sees an item both running and finished
+                running.pop(threading.get_ident(), None)
+                results.put(record)
+
+    threads = [threading.Thread(target=worker, daemon=True, name=f"fx-download-{i}")
+               for i in range(min(max(1, fetcher.options.jobs), len(todo)))]
     finished = failed = 0
     try:
         with bar:
             task = bar.add_task(label, total=len(todo), traffic="", failed="")
-            pending = {pool.submit(fetcher.run, item) for item in todo}
-            while pending:
-                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for future in done:
-                    record = future.result()
+            for thread in threads:
+                thread.start()
+            while finished < len(todo):
+                try:
+                    record = results.get(timeout=0.25)
+                except queue.Empty:
+                    record = None
+                if record is not None:
                     on_record(record)
                     finished += 1
                     failed += record["status"] == "failed"
@@ -174,16 +211,25 @@ def run_pool(fetcher: Fetcher, todo: list[Item], on_record: Callable[[dict[str, 
                            failed=f"{failed} failed" if failed else "")
     except KeyboardInterrupt:
         meter.stop.set()
-        err.print("stopping: finishing the current chunks and keeping .part files for resume")
-        for future in pending:
-            future.cancel()
-        for future in pending:
-            if not future.cancelled():
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with lock:
+                busy = bool(running)
+            try:
+                on_record(results.get(timeout=0.05))
+                finished += 1
+            except queue.Empty:
+                if not busy:
+                    break
+        with lock:  # what is still running now is abandoned: recorded as interrupted, its .part kept
+            while True:
                 try:
-                    record = future.result()
-                except Exception:  # the record of an item cut short is best effort
-                    continue
-                on_record(record)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                    on_record(results.get_nowait())
+                    finished += 1
+                except queue.Empty:
+                    break
+            stuck = list(running.values())
+            running.clear()
+        for item in stuck:
+            on_record(fetcher.stopped(item))
+        raise RunInterrupted(finished, len(stuck), len(todo) - finished - len(stuck)) from None

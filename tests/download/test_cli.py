@@ -105,3 +105,49 @@ def test_one_run_per_destination_and_out_that_is_a_file(server, tmp_path, capsys
         assert main(["download", str(manifest), "--out", str(dest)]) == 2
         err = capsys.readouterr().err
         assert "--out" in err and "file" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_with_workers_stops_promptly_and_leaves_a_true_record(server, tmp_path):
+    """SIGINT while items stream slowly, one server never answers and others wait in the queue: exit 130 in a
+    few seconds, one line, finished rows kept, nothing incomplete under a final name."""
+    quick = {f"/q{i}.bin": payload(10 * KB, seed=i) for i in range(2)}
+    slow = {"/slow.bin": payload(8 * MB, seed=5), **{f"/later{i}.bin": payload(4 * MB, seed=10 + i) for i in range(6)}}
+    for path, data in {**quick, **slow}.items():
+        server.add(path, Route(data=data, chunk_delay=0.0 if path in quick else 0.05))
+    server.add("/silent.bin", Route(data=b"never", delay=60))  # headers never come within the test
+    paths = [*quick, "/slow.bin", "/silent.bin", *(p for p in slow if p != "/slow.bin")]
+    manifest = write_csv(tmp_path / "m.csv", [{"url": server.url(p)} for p in paths])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "faceexpr_cli", "-q", "download", str(manifest), "--out", str(out),
+                             "--jobs", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    journal = out / "fx-download.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+            journal.exists() and journal.read_text().count('"ok"') >= 2
+            and (out / "slow.bin.part").exists() and (out / "slow.bin.part").stat().st_size > 256 * KB):
+        time.sleep(0.02)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    took = time.monotonic() - t0
+    err = err.decode()
+    assert proc.returncode == 130 and took < 5.0, (proc.returncode, took, err)
+    assert "Traceback" not in err and len([ln for ln in err.splitlines() if "interrupted" in ln]) == 1, err
+
+    rows = {}
+    for line in journal.read_text().splitlines():
+        rec = json.loads(line)
+        rows[rec["url"].rsplit("/", 1)[1]] = rec
+    assert rows["q0.bin"]["status"] == rows["q1.bin"]["status"] == "ok"
+    assert rows["slow.bin"]["error_class"] == rows["silent.bin"]["error_class"] == "interrupted"
+    assert len(rows) < len(paths)  # queued items never started, so they have no row
+    everything = {**quick, **slow}
+    for f in out.iterdir():  # a final name only ever holds the server's complete file
+        if f.suffix == ".bin":
+            assert sha(f.read_bytes()) == sha(everything["/" + f.name]), f.name
+    assert not (out / "slow.bin").exists() and not (out / "silent.bin").exists()
+    part = (out / "slow.bin.part").read_bytes()  # kept for resume, with its validator, a true prefix
+    assert part == everything["/slow.bin"][: len(part)] and (out / "slow.bin.part.validator").exists()

@@ -99,7 +99,11 @@ def fetch(
         from faceexpr_cli.download.sources import SOURCES
 
         SOURCES.get(source)  # an unknown name is a usage error before anything starts
-    result = download_manifest(manifest, out, options, id_url=id_url)
+    try:
+        result = download_manifest(manifest, out, options, id_url=id_url)
+    except KeyboardInterrupt as exc:  # the status of what finished is written; one line, exit 130
+        err.print(exc.one_line() if hasattr(exc, "one_line") else "interrupted", highlight=False)
+        raise typer.Exit(130) from None
     if json_out:
         print_json({**result.summary(), "failures": result.failed})
     else:
