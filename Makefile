@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fx-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,5 +27,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# Mutation testing of one package against its tests (slow, not in CI): make mutation MODULE=media [FILES=timeline]
+MODULE ?= media
+FILES ?=
+mutation: install
+	$(BIN)/python -m pip install -q "mutmut==3.8.1"
+	$(BIN)/python tools/mutation.py $(MODULE) --files "$(FILES)"
+
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) demo-out .pytest_cache mutation-*.json
