@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mediacheck import chirp_time, decode_audio
 
 from faceexpr_cli.errors import MediaError, MissingFileError, UsageError
 from faceexpr_cli.media import (
@@ -16,6 +17,24 @@ from faceexpr_cli.media import (
 )
 
 from .conftest import frame_index, index_frames
+
+TOL = 0.02  # s of source time, from the chirp's frequency (100 Hz/s: 2 Hz)
+
+
+@pytest.fixture(scope="module")
+def chirp_wav(tmp_path_factory):
+    """2 s of the footage chirp (its frequency says the source time), 16 kHz mono."""
+    from faceexpr_cli.samples.footage import chirp
+    from faceexpr_cli.samples.talking_head import write_wav
+
+    path = tmp_path_factory.mktemp("chirp") / "chirp.wav"
+    return write_wav(path, chirp(np.arange(32000) / 16000), 16000)
+
+
+@pytest.fixture(scope="module")
+def chirp_video(chirp_wav):
+    """cfr.mp4's 50 index frames with the chirp as its audio."""
+    return write_video(chirp_wav.with_name("chirp.mp4"), index_frames(50), 25, audio=chirp_wav)
 
 
 def test_probe_cfr_with_audio(media_dir):
@@ -96,6 +115,28 @@ def test_cut_exact_is_frame_accurate_and_keeps_audio(media_dir, tmp_path):
     assert res.actual_start == pytest.approx(0.52)
 
 
+def test_cut_audio_is_the_source_audio_of_the_span(chirp_video, tmp_path):
+    """Measured on the decoded audio: the chirp at clip time t is the source's chirp at the first frame's time + t."""
+    exact = cut(chirp_video, tmp_path / "e.mp4", 0.5, 1.3, mode="exact")
+    fast = cut(chirp_video, tmp_path / "f.mp4", 0.5, 1.3, mode="fast")
+    for res, first in ((exact, 13), (fast, frame_index(read_frames(fast.path, max_frames=1)[0]))):
+        wave, rate = decode_audio(res.path)
+        assert len(wave) / rate == pytest.approx(probe(res.path).duration, abs=0.1)
+        lead = _audio_lead(res.path)  # a stream copy may start its audio a little before the first frame
+        for at in (0.15, 0.4, 0.65):
+            got = chirp_time(wave, rate, at)
+            assert got == pytest.approx(first / 25 + at + lead, abs=TOL), (res.path, at, lead)
+
+
+def _audio_lead(path) -> float:
+    """How far the audio stream starts after the video stream (s), from the container's start times."""
+    import av
+
+    with av.open(str(path)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        return float(a.start_time * a.time_base) - float(v.start_time * v.time_base)
+
+
 def test_cut_fast_snaps_to_key_frame(media_dir, tmp_path):
     keys = keyframe_times(media_dir / "cfr.mp4")
     assert keys[0] == 0.0
@@ -104,7 +145,8 @@ def test_cut_fast_snaps_to_key_frame(media_dir, tmp_path):
     assert res.snap <= 0
     frames = read_frames(res.path)
     assert frame_index(frames[0]) == round(res.actual_start * 25)
-    assert probe(res.path).has_audio
+    wave, rate = decode_audio(res.path)
+    assert wave is not None and np.abs(wave).max() > 0.1  # the tone, not silence
 
 
 def test_cut_rejects_bad_ranges_and_modes(media_dir, tmp_path):
@@ -122,6 +164,9 @@ def test_extract_audio(media_dir, tmp_path):
     with wave.open(str(wav)) as w:
         assert w.getframerate() == 16000 and w.getnchannels() == 1
         assert w.getnframes() / 16000 == pytest.approx(1.0, abs=0.05)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768
+    # a 440 Hz tone: ~440 upward zero crossings per second, not silence
+    assert np.abs(pcm).max() > 0.1 and abs(np.sum((pcm[:-1] < 0) & (pcm[1:] >= 0)) / (len(pcm) / 16000) - 440) < 5
     with pytest.raises(MediaError, match="no audio stream"):
         extract_audio(media_dir / "silent.mp4", tmp_path / "b.wav")
     assert not (tmp_path / "b.wav").exists()
@@ -133,11 +178,30 @@ def test_writer_muxes_audio_span_and_is_atomic(media_dir, tmp_path):
     info = probe(out)
     assert (info.width, info.height) == (34, 22)  # odd sizes padded for yuv420p
     assert info.has_audio and info.duration == pytest.approx(0.4, abs=0.05)
+    assert [frame_index(f) for f in read_frames(out)] == list(range(10))
     failed = tmp_path / "failed.mp4"
     with pytest.raises(RuntimeError), VideoWriter(failed, 25) as w:
         w.write(index_frames(1)[0])
         raise RuntimeError("boom")
     assert not failed.exists() and not list(tmp_path.glob(".failed*"))
+
+
+def test_writer_audio_span_starts_at_audio_start(chirp_wav, chirp_video, tmp_path):
+    for source in (chirp_wav, chirp_video):  # an audio file, or a video's audio stream
+        out = tmp_path / f"span_{source.suffix[1:]}.mp4"
+        write_video(out, index_frames(15), 25, audio=source, audio_start=0.5)
+        wave, rate = decode_audio(out)
+        assert len(wave) / rate == pytest.approx(0.6, abs=0.03)
+        for at in (0.1, 0.3, 0.5):
+            assert chirp_time(wave, rate, at) == pytest.approx(0.5 + at, abs=TOL), (source.name, at)
+
+
+def test_extract_audio_is_the_span(chirp_video, tmp_path):
+    wav = extract_audio(chirp_video, tmp_path / "span.wav", start=0.5, end=1.5)
+    wave, rate = decode_audio(wav)
+    assert len(wave) / rate == pytest.approx(1.0, abs=0.02)
+    for at in (0.1, 0.5, 0.9):
+        assert chirp_time(wave, rate, at) == pytest.approx(0.5 + at, abs=TOL), at
 
 
 @pytest.mark.parametrize(
