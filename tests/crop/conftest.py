@@ -27,3 +27,14 @@ def bad_inputs(sample_video, tmp_path_factory):
     expected = {"good.mp4": "ok", "truncated.mp4": "error", "corrupt.mp4": "error", "notes.txt": "skipped",
                 "audio_only.mp4": "error", "one_frame.mp4": "no_clip", "no_face.mp4": "no_face", "huge.mp4": "error"}
     return d, expected
+
+
+@pytest.fixture(scope="module")
+def small_videos(tmp_path_factory):
+    """Four 2 s, 240x192 talking heads (one face each) in one directory."""
+    from faceexpr_cli.samples import make_talking_head
+
+    d = tmp_path_factory.mktemp("small_videos")
+    for i in range(4):
+        make_talking_head(d / f"v{i}.mp4", seconds=2.0, seed=i, width=240, height=192)
+    return d
