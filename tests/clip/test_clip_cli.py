@@ -80,7 +80,12 @@ def test_fast_cut_reports_the_snap_and_keeps_audio(talk, tmp_path, capsys):
     [s] = list(ClipDataset(out))
     # one key frame at 0 in this short video: the clip starts there and says how far it snapped
     assert s["meta"]["actual_start"] == 0.0 and s["meta"]["snap"] == pytest.approx(-3.16, abs=0.02)
-    assert read_code(s["frames"][0].numpy()) == 0 and s["has_audio"]
+    codes = [read_code(f.numpy()) for f in s["frames"]]
+    assert codes == list(range(len(codes))) and codes[-1] >= round(4.15 * 25) - 1  # from 0 through the window
+    # the stream-copied audio is the source's: its beeps (at whole seconds) sit at the same clip times
+    onsets = beep_onsets(s["audio"][0].numpy(), s["sample_rate"])
+    later = [o for o in onsets if o > 0.5]
+    assert s["has_audio"] and later == pytest.approx(list(range(1, len(later) + 1)), abs=0.03) and len(later) >= 3
 
 
 def test_seed_rules_next_segment_with_offset_and_30_frames(talk, tmp_path, capsys):

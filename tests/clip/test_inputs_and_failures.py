@@ -8,6 +8,7 @@ import shutil
 import pyarrow.parquet as pq
 
 from faceexpr_cli.cli.app import main
+from faceexpr_cli.clip.synthetic import read_code
 from faceexpr_cli.dataset import ClipDataset
 
 
@@ -61,7 +62,9 @@ def test_bad_transcripts_and_videos_become_rows_and_the_run_goes_on(talk, tmp_pa
     assert "no transcript found beside it" in errors["bare.mp4"]
     assert "not a readable media file" in errors["broken.mp4"]
     assert "no video found for this transcript" in errors["orphan.en.vtt"]
-    assert len(list(ClipDataset(out, audio=False))) == 2  # good.mp4 went through
+    kept = list(ClipDataset(out, audio=False))  # good.mp4 went through: its two "smile" clips
+    assert {s["meta"]["source"] for s in kept} == {str(good)}
+    assert sorted(read_code(s["frames"][0].numpy()) for s in kept) == [round(1.13 * 25), round(5.37 * 25)]
     assert not list(out.glob(".*.part"))
 
 
@@ -77,6 +80,8 @@ def test_manifest_csv_random_mode(talk, tmp_path, capsys):
     assert samples[0]["meta"]["subject"] == {"subject_id": "s7", "gender": "female"}
     starts = [s["meta"]["window"][0] for s in samples]
     assert all(b - a >= 0.4 + 0.5 - 1e-6 for a, b in zip(starts, starts[1:], strict=False))
+    for s, start in zip(samples, starts, strict=True):  # the pixels are the frames of that window
+        assert [read_code(f.numpy()) for f in s["frames"]] == list(range(round(start * 25), round(start * 25) + 10))
     code, stdout2, _ = _run(capsys, manifest, "--random", "3", "--frames", "10", "--min-gap", "0.5",
                             "--seed", "1", "-o", tmp_path / "again")
     again = sorted(s["meta"]["window"][0] for s in ClipDataset(tmp_path / "again", audio=False))
@@ -98,6 +103,11 @@ def test_resume_skips_finished_inputs_and_refuses_other_settings(talk, tmp_path,
     stats = json.loads(stdout)
     assert code == 0 and stats["inputs"] == {"total": 2, "done": 2, "failed": 0, "skipped_as_done": 1}
     assert stats["clips"] == 4 and len(list(out.glob("clips-*.tar"))) == 4
+    samples = list(ClipDataset(out, audio=False))  # each clip once, starting on its keyword's frame
+    assert len({s["key"] for s in samples}) == 4
+    for video in (a, b):
+        firsts = sorted(read_code(s["frames"][0].numpy()) for s in samples if s["meta"]["source"] == str(video))
+        assert firsts == [round(1.13 * 25), round(5.37 * 25)]
     assert not [r for r in _index(out) if r["status"] == "failed"]  # the fixed failure is gone
     code, _, err = _run(capsys, a, b, "-k", "frown", "-o", out)
     assert code == 2 and "other settings (keywords)" in err
