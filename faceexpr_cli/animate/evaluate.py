@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from faceexpr_cli.animate.engines import EngineOptions, get_engine
+from faceexpr_cli.animate.engines import EngineOptions, check_engine_options, get_engine
+from faceexpr_cli.animate.inputs import DEFAULT_MAX_PIXELS, check_pixels
 from faceexpr_cli.console import log
 from faceexpr_cli.errors import BatchFailures, FxError, UsageError
+from faceexpr_cli.safety import check_number
 
 COLUMNS = ["video", "status", "frames", "l1", "akd", "aed", "face_frames", "error"]
 
@@ -33,7 +35,15 @@ class EvalOptions:
     engine: str = "landmarks"
     every: int = 1  # landmark/embedding metrics on every N-th frame (L1 uses all)
     max_frames: int | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger videos become error rows before they are decoded
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+    def validate(self) -> EvalOptions:
+        check_number(self.every, "--every", minimum=1)
+        check_number(self.max_frames, "--max-frames", minimum=1)
+        check_number(self.max_pixels, "--max-pixels", minimum=1)
+        check_engine_options(self.engine, self.engine_options)
+        return self
 
 
 def _videos(inputs: list[str | Path]) -> list[Path]:
@@ -68,8 +78,10 @@ def face_metrics(backend, real: np.ndarray, fake: np.ndarray) -> tuple[float | N
 def evaluate_video(engine, backend, path: Path, opts: EvalOptions) -> dict[str, Any]:
     import cv2
 
-    from faceexpr_cli.media import read_frames
+    from faceexpr_cli.media import probe, read_frames
 
+    info = probe(path)
+    check_pixels(path, info.width, info.height, opts.max_pixels)
     frames = read_frames(path, max_frames=opts.max_frames)
     if len(frames) == 0:
         raise UsageError(f"{path}: has no frames")
@@ -97,13 +109,18 @@ def evaluate_video(engine, backend, path: Path, opts: EvalOptions) -> dict[str, 
     return row
 
 
-def evaluate(inputs: list[str | Path], out_dir: str | Path, opts: EvalOptions | None = None) -> dict[str, Any]:
-    """Run the protocol over videos (files or folders); writes metrics.json and per_video.csv in ``out_dir``."""
+def evaluate(inputs: list[str | Path], out_dir: str | Path, opts: EvalOptions | None = None, *,
+             raise_on_failure: bool = True) -> dict[str, Any]:
+    """Run the protocol over videos (files or folders); writes metrics.json and per_video.csv in ``out_dir``.
+
+    With ``raise_on_failure`` false the summary comes back with its ``failed`` count (the CLI prints it first)."""
     from faceexpr_cli.console import progress
     from faceexpr_cli.face import get_backend
+    from faceexpr_cli.runlock import ensure_out_dir
 
-    opts = opts or EvalOptions()
+    opts = (opts or EvalOptions()).validate()
     videos = _videos(inputs)
+    out_dir = ensure_out_dir(out_dir, "--out")  # a file there is a usage error before any video is read
     engine = get_engine(opts.engine, opts.engine_options)
     backend = get_backend(opts.engine_options.face_backend)
     rows = []
@@ -116,8 +133,6 @@ def evaluate(inputs: list[str | Path], out_dir: str | Path, opts: EvalOptions | 
                 log.warning("%s: %s", path, exc.one_line())
                 rows.append({"video": str(path), "status": "error", "error": exc.one_line()})
             bar.advance(task)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ok = [r for r in rows if r["status"] == "ok"]
 
     def mean(key: str) -> float | None:
@@ -132,7 +147,7 @@ def evaluate(inputs: list[str | Path], out_dir: str | Path, opts: EvalOptions | 
     tmp = out_dir / ".metrics.json.part"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     tmp.replace(out_dir / "metrics.json")
-    if len(ok) < len(rows):
+    if raise_on_failure and len(ok) < len(rows):
         raise BatchFailures(len(rows) - len(ok), len(rows), out_dir / "per_video.csv")
     return summary
 

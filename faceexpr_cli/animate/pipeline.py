@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from faceexpr_cli.animate.engines import Engine, EngineOptions, Motion, get_engine
+from faceexpr_cli.animate.engines import Engine, EngineOptions, Motion, check_engine_options, get_engine
+from faceexpr_cli.animate.inputs import DEFAULT_MAX_PIXELS, check_image, check_out, check_pixels
 from faceexpr_cli.animate.landmarks import LandmarkTrack
 from faceexpr_cli.console import log, progress
 from faceexpr_cli.errors import MediaError, UsageError
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv"}
-IMAGE_OUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
 @dataclass
@@ -40,7 +38,25 @@ class AnimateOptions:
     side_by_side: bool = False
     max_frames: int | None = None
     on_missing_face: str = "hold"  # hold | neutral | error (animate.face_lost.POLICIES)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger sources and drivers are refused before decoding
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+
+    def validate(self) -> AnimateOptions:
+        """NaN, infinite and out-of-range numbers, and a bad engine/backend/device: usage errors before any work."""
+        from faceexpr_cli.animate.face_lost import check_policy
+        from faceexpr_cli.safety import check_number
+
+        check_number(self.smooth, "--smooth", minimum=0)
+        check_number(self.crop_increase, "--crop-increase", minimum=0, maximum=10)
+        check_number(self.max_frames, "--max-frames", minimum=1)
+        check_number(self.max_pixels, "--max-pixels", minimum=1)
+        if self.crop not in ("none", "auto"):
+            raise UsageError(f"--crop {self.crop}: use auto or none")
+        if self.paste_back and self.crop != "auto":
+            raise UsageError("--paste-back needs --crop auto", "add --crop auto")
+        check_policy(self.on_missing_face)
+        check_engine_options(self.engine, self.engine_options)
+        return self
 
 
 @dataclass
@@ -76,7 +92,7 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 class Driving:
     """The driving input (video or one image) as frames in the engine's working space."""
 
-    def __init__(self, path: Path, max_frames: int | None):
+    def __init__(self, path: Path, max_frames: int | None, max_pixels: int | None = DEFAULT_MAX_PIXELS):
         from faceexpr_cli.media.images import is_image_path
 
         if not path.exists():
@@ -90,12 +106,14 @@ class Driving:
         if self.is_image:
             from faceexpr_cli.media import read_image
 
+            check_image(path, max_pixels)
             self.image = read_image(path)
             self.fps, self.count, self.has_audio = 25.0, 1, False
         else:
             from faceexpr_cli.media import probe
 
             info = probe(path)
+            check_pixels(path, info.width, info.height, max_pixels)
             if not info.frame_count:
                 raise MediaError(path, "has no video frames", "pass a video with at least one frame")
             self.fps = info.fps or 25.0
@@ -180,6 +198,7 @@ def _reference(engine: Engine, opts: AnimateOptions, driving: Driving, motion: M
         return _nearest_found(index % len(motion), found, "--reference"), None
     from faceexpr_cli.media import read_image
 
+    check_image(ref, opts.max_pixels)
     image = driving.transform(read_image(ref))
     return None, engine.driving_motion(iter([image]), ref)
 
@@ -194,31 +213,19 @@ def _face_backend(opts: AnimateOptions):
     return get_backend(opts.engine_options.face_backend)
 
 
-def _check_out(out: Path, driving: Driving) -> None:
-    suffix = out.suffix.lower()
-    if driving.is_image and suffix not in IMAGE_OUT_SUFFIXES:
-        raise UsageError(f"--out {out}: a driving image gives an image", "use --out result.png")
-    if not driving.is_image and suffix not in VIDEO_SUFFIXES:
-        raise UsageError(f"--out {out}: a driving video gives a video", "use --out result.mp4")
-
-
 def animate(source: str | Path, driving_path: str | Path, out: str | Path,
             opts: AnimateOptions | None = None) -> AnimateResult:
     """Animate the face in ``source`` with the motion of ``driving_path``; writes ``out`` (mp4 or png)."""
     from faceexpr_cli.animate.crop import image_crop, tube_crop
-    from faceexpr_cli.animate.face_lost import MissingFace, apply_policy, check_policy, report_missing
+    from faceexpr_cli.animate.face_lost import MissingFace, apply_policy, report_missing
     from faceexpr_cli.media import read_image
 
-    opts = opts or AnimateOptions()
-    check_policy(opts.on_missing_face)
+    opts = (opts or AnimateOptions()).validate()
     t0 = time.perf_counter()
     source, out = Path(source), Path(out)
-    driving = Driving(Path(driving_path), opts.max_frames)
-    _check_out(out, driving)
-    if opts.crop not in ("none", "auto"):
-        raise UsageError(f"--crop {opts.crop}: use auto or none")
-    if opts.paste_back and opts.crop != "auto":
-        raise UsageError("--paste-back needs --crop auto", "add --crop auto")
+    driving = Driving(Path(driving_path), opts.max_frames, opts.max_pixels)
+    check_out(out, driving.is_image)
+    check_image(source, opts.max_pixels)  # from its header, before the pixels are decoded
     full_source = read_image(source)
     engine = get_engine(opts.engine, opts.engine_options)
     size = engine.size

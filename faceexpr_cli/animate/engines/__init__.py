@@ -57,6 +57,7 @@ class Engine:
     name: ClassVar[str] = ""
     size: ClassVar[int | None] = None  # square working size the engine needs (None: any size)
     landmark_motion: ClassVar[bool] = False  # driving motion is the face layer's 68 landmarks
+    device_backends: ClassVar[tuple[str, ...]] = ()  # the backends for which --device picks where it runs
 
     def __init__(self, options: EngineOptions):
         self.options = options
@@ -80,6 +81,26 @@ class Engine:
 
 
 ENGINES: Registry[type[Engine]] = Registry("animation engine", discover="faceexpr_cli.animate.engines")
+
+
+BACKENDS = ("torch", "onnx")
+
+
+def check_engine_options(name: str, options: EngineOptions) -> EngineOptions:
+    """The engine name, backend, batch and device checked before any work (``--device`` normalised in place:
+    ``auto`` becomes what PyTorch will use)."""
+    from faceexpr_cli.devices import check_device, parse_device
+    from faceexpr_cli.errors import UnknownNameError
+    from faceexpr_cli.safety import check_number
+
+    cls = ENGINES.get(name)
+    if options.backend not in BACKENDS:
+        raise UnknownNameError("backend", str(options.backend), BACKENDS)
+    check_number(options.batch, "--batch", minimum=1)
+    parse_device(options.device, "--device", options.backend)  # a misspelt device is an error for every engine
+    if options.backend in cls.device_backends:  # ... and a missing GPU where the engine would use it
+        options.device = check_device(options.device, "--device", options.backend)
+    return options
 
 
 def get_engine(name: str, options: EngineOptions) -> Engine:

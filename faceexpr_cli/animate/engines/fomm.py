@@ -42,6 +42,7 @@ def to_tensor_batch(images: np.ndarray) -> np.ndarray:
 class FommEngine(Engine):
     name = "fomm"
     size = 256
+    device_backends = ("torch", "onnx")
 
     def __init__(self, options: EngineOptions):
         super().__init__(options)

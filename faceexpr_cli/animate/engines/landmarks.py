@@ -24,6 +24,7 @@ class LandmarksEngine(Engine):
     name = "landmarks"
     size = None
     landmark_motion = True
+    device_backends = ("onnx",)  # the torch warp runs on the CPU
 
     def __init__(self, options: EngineOptions):
         super().__init__(options)

@@ -26,6 +26,8 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
 FaceBackendOpt = Annotated[str, typer.Option("--face-backend", help="Face layer backend for landmarks/crops.")]
 MaxFramesOpt = Annotated[int | None, typer.Option("--max-frames", min=1, help="Use at most this many frames.")]
+MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", help="Refuse images and videos with more pixels per "
+                                           "frame (checked before decoding).")]
 FallbackOpt = Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --backend onnx: run on the CPU when "
                                            "the GPU provider is not available instead of failing.")]
 
@@ -70,6 +72,7 @@ def animate(
     batch: BatchOpt = 8,
     face_backend: FaceBackendOpt = "dlib",
     max_frames: MaxFramesOpt = None,
+    max_pixels: MaxPixelsOpt = 4096 * 4096,
     allow_cpu_fallback: FallbackOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -100,7 +103,7 @@ def animate(
     opts = AnimateOptions(engine=engine, relative=relative, adapt_scale=adapt_scale, reference=reference,
                           find_best_frame=find_best_frame, crop=crop, crop_increase=crop_increase,
                           paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
-                          on_missing_face=on_missing_face,
+                          on_missing_face=on_missing_face, max_pixels=max_pixels,
                           engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
                                                          allow_cpu_fallback))
     result = run(source, driving, out, opts)
@@ -123,6 +126,7 @@ def animate_eval(
     config: ConfigOpt = None,
     every: Annotated[int, typer.Option("--every", min=1, help="Landmark/identity metrics on every N-th frame.")] = 1,
     max_frames: MaxFramesOpt = None,
+    max_pixels: MaxPixelsOpt = 4096 * 4096,
     backend: BackendOpt = "torch",
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 8,
@@ -138,15 +142,20 @@ def animate_eval(
     from faceexpr_cli.animate.evaluate import EvalOptions, evaluate
     from faceexpr_cli.console import print_json, print_table
 
-    opts = EvalOptions(engine=engine, every=every, max_frames=max_frames,
+    opts = EvalOptions(engine=engine, every=every, max_frames=max_frames, max_pixels=max_pixels,
                        engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
                                                       allow_cpu_fallback))
-    summary = evaluate(list(videos), out, opts)
+    summary = evaluate(list(videos), out, opts, raise_on_failure=False)
     if json_out:
         print_json(summary)
     else:
         rows = [{"metric": k, "value": "" if summary[k] is None else f"{summary[k]:.4f}"} for k in ("l1", "akd", "aed")]
-        print_table(rows, ["metric", "value"], title=f"{engine}: {summary['videos']} video(s) -> {out}")
+        print_table(rows, ["metric", "value"], title=f"{engine}: {summary['videos']} video(s), {summary['failed']} "
+                                                     f"failed -> {out}")
+    if summary["failed"]:  # the summary is out first; the exit code says that some videos failed
+        from faceexpr_cli.errors import BatchFailures
+
+        raise BatchFailures(summary["failed"], summary["videos"], Path(out) / "per_video.csv")
 
 
 def train_animator(
