@@ -4,15 +4,23 @@ The cache layout is ``<FX_HOME>/weights/<card name>/<filename>`` for each weight
 with ``package:`` ships inside an installed package (e.g. dlib's models in face-recognition-models) and is found
 there when the cache has no copy.
 Nothing here downloads: a missing file raises ``WeightsNotFoundError`` whose hint names the
-``fx download weights`` command and the exact place to put the file by hand.
+``fx download weights`` command and the exact place to put the file by hand. A cached file whose card gives a
+sha256 is checked against it before use: a damaged or replaced file is refused (with that same hint) rather than
+loaded. The check hashes a file once per version: ``<file>.verified`` remembers the sha256 it found with the
+file's size and modification time (``fx download weights`` always hashes in full, and writes the stamp).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import json
+import os
 from pathlib import Path
 
 from faceexpr_cli.config.cards import ModelCard, WeightSource, load_card
+from faceexpr_cli.console import log
 from faceexpr_cli.errors import MissingFileError, UnknownNameError, WeightsNotFoundError
 from faceexpr_cli.paths import weights_dir
 
@@ -53,6 +61,42 @@ def packaged_path(ws: WeightSource) -> Path | None:
     return None
 
 
+STAMP = ".verified"
+
+
+def _stat_key(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def stamp_verified(path: Path, sha256: str) -> None:
+    """Remember that ``path``, as it is now, has ``sha256`` (best effort: a read-only cache just hashes again)."""
+    with contextlib.suppress(OSError):
+        stamp = path.with_name(path.name + STAMP)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"sha256": sha256.lower(), **_stat_key(path)}))
+        os.replace(tmp, stamp)
+
+
+def verified(path: Path, sha256: str) -> bool:
+    """Whether the file at ``path`` has ``sha256``: from its stamp when the file is unchanged since, else hashed."""
+    want = sha256.lower()
+    try:
+        stamp = json.loads(path.with_name(path.name + STAMP).read_text())
+        if stamp == {"sha256": want, **_stat_key(path)}:
+            return True
+    except (OSError, ValueError):
+        pass
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(4 << 20):
+            digest.update(block)
+    if digest.hexdigest() != want:
+        return False
+    stamp_verified(path, want)
+    return True
+
+
 def find_weights(card: ModelCard | str, source: str | None = None, explicit: str | Path | None = None) -> Path:
     """The weights file (or directory) to load: ``explicit`` if given, else the cached copy."""
     if explicit is not None:
@@ -62,9 +106,15 @@ def find_weights(card: ModelCard | str, source: str | None = None, explicit: str
         return path
     card = _card(card)
     path = cache_path(card, source)
-    if path.exists():
-        return path
     ws = weight_source(card, source)
+    if path.exists():
+        if not path.is_file() or ws.sha256 is None or verified(path, ws.sha256):
+            return path
+        log.warning("%s does not match the sha256 of card '%s'", path, card.name)
+        raise WeightsNotFoundError(
+            f"cached weights {path} are damaged or not the card's file (sha256 mismatch)",
+            f"run `fx download weights {card.name}` to fetch them again",
+        )
     shipped = packaged_path(ws)
     if shipped is not None:
         return shipped

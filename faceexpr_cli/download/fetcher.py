@@ -65,6 +65,8 @@ class Fetcher:
             return self._failed(record, PermanentError("bad_source", getattr(exc, "message", str(exc))), started)
         record["source"] = source_name
         part = self.dest.part(item.name)
+        if self.options.force:  # --force fetches anew: nothing left from an earlier run is trusted or resumed
+            self.dest.discard(part)
         job = FetchJob(item, part, self.meter, self.options)
         restarted = False
         while True:

@@ -2,12 +2,13 @@
 
 Data flow: card -> its WeightSource(s) (URL, sha256, size, licence) -> the same Fetcher as manifests use
 (``.part`` next to the cache file, resume, retries, sha256 check) -> ``cache_path(card, source)``. A cached file
-that no longer matches its card's checksum is fetched again rather than trusted.
+that no longer matches its card's checksum is fetched again rather than trusted; ``--force`` fetches from zero
+(a leftover ``.part`` is dropped). A verified file gets the stamp that lets ``find_weights`` skip re-hashing it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from faceexpr_cli.download.runner import run_pool
 from faceexpr_cli.download.verify import sha256_file
 from faceexpr_cli.errors import DownloadError, FxError
 from faceexpr_cli.safety import redact_url
-from faceexpr_cli.weights import cache_path, packaged_path, weight_source
+from faceexpr_cli.weights import STAMP, cache_path, packaged_path, stamp_verified, weight_source
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _matches(path: Path, ws: WeightSource) -> tuple[bool, str]:
 def download_weights(name: str, source: str | None = None, force: bool = False,
                      options: DownloadOptions | None = None, progress: bool = True) -> list[WeightResult]:
     """Make the card's weights (one source, or all of them) present and verified in the cache."""
-    options = options or DownloadOptions(jobs=1)
+    options = replace(options or DownloadOptions(jobs=1), force=force)  # --force: from zero, whatever .part is left
     card = load_card(name)
     sources = [weight_source(card, source)] if source or not card.weights else list(card.weights)
     return [_one(card, ws, force, options, progress) for ws in sources]
@@ -73,12 +74,15 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     if path.exists() and not force:
         ok, digest = _matches(path, ws)
         if ok:
+            if ws.sha256:
+                stamp_verified(path, digest)
             result.bytes, result.sha256 = path.stat().st_size, digest
             return result
         log.warning("%s does not match the card's checksum; downloading it again", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
+    path.with_name(path.name + STAMP).unlink(missing_ok=True)
     if ws.sha256 is None:
         log.warning("card '%s' gives no sha256 for '%s': the download cannot be verified", card.name, ws.name)
     item = Item(key=f"{card.name}/{ws.name}", url=ws.url, name=path.name, size=ws.size,
@@ -95,6 +99,8 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
             f"{again}put {ws.filename} at {path} by hand",
         )
     result.status, result.bytes, result.sha256 = "downloaded", record["bytes"], record["sha256"]
+    if ws.sha256 and record["sha256"]:
+        stamp_verified(path, record["sha256"])
     return result
 
 
