@@ -45,7 +45,13 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
     if not ok:
         raise MediaError(path, "could not encode the image")
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    from faceexpr_cli.media.writer import temp_path
+
+    tmp = temp_path(path)  # unique to the process: two writers never share one
+    try:
+        tmp.write_bytes(buf.tobytes())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
