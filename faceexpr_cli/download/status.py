@@ -19,7 +19,7 @@ from faceexpr_cli.download.dest import Destination
 
 STEM = "fx-download"
 COLUMNS = ["key", "url", "source", "status", "name", "path", "files", "bytes", "transferred", "resumed_from",
-           "sha256", "seconds", "attempts", "error_class", "error", "http_status", "final_url", "etag", "finished_at"]
+           "sha256", "seconds", "attempts", "error_class", "error", "transient", "http_status", "final_url", "etag", "finished_at"]
 
 
 def status_stem(shard: tuple[int, int] | None) -> str:

@@ -144,7 +144,11 @@ def weights(
         return
     if not name:
         raise UsageError("give a model card name, or --list", "e.g. fx download weights NAME; see fx models list")
-    results = download_weights(name, source=source, force=force)
+    try:
+        results = download_weights(name, source=source, force=force)
+    except KeyboardInterrupt:
+        err.print("interrupted: the partial download is kept and resumes on the next run", highlight=False)
+        raise typer.Exit(130) from None
     for res in results:
         if res.status == "packaged":
             err.print(f"{res.card}/{res.source}: ships in an installed package, nothing to download")
