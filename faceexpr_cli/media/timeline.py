@@ -66,14 +66,6 @@ class FrameTimes:
         k = int(np.searchsorted(self.times, t - SAME_FRAME))
         return k if k < len(self.times) and abs(self.times[k] - t) <= SAME_FRAME else None
 
-    def nearest(self, t: float) -> float:
-        """The start time of the frame shown at ``t`` (snapped to the nearest frame start)."""
-        k = int(np.clip(np.searchsorted(self.times, t), 1, max(1, len(self.times) - 1)))
-        if len(self.times) == 1:
-            return float(self.times[0])
-        a, b = self.times[k - 1], self.times[k]
-        return float(a if t - a <= b - t else b)
-
 
 def frame_times(path: str | Path) -> FrameTimes:
     """Demux the first video stream (no decoding) and return its shown frames' times. Cached per file version."""
