@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # package -> the tests that exercise it (beyond tests/<package>/)
 TESTS = {
-    "media": ["tests/core/test_media.py", "tests/clip/test_cutting.py", "tests/clip/test_footage.py",
-              "tests/crop/test_footage.py"],
+    "media": ["tests/core/test_media.py", "tests/core/test_timeline.py", "tests/clip/test_cutting.py",
+              "tests/clip/test_footage.py", "tests/crop/test_footage.py"],
     "crop": ["tests/crop"],
     "clip": ["tests/clip"],
     "dataset": ["tests/dataset", "tests/train/test_data.py"],
