@@ -41,3 +41,11 @@ def face_talks(sample_video, two_face_video, tmp_path_factory):
         write_youtube_vtt(folder / f"{name}.en.vtt", words)
         out.append(video)
     return out
+
+
+@pytest.fixture(scope="session")
+def long_talk(tmp_path_factory):
+    """12 s of frame-coded video (no transcript): enough work to interrupt a run, or to start a second one."""
+    from faceexpr_cli.clip.synthetic import make_coded_video
+
+    return make_coded_video(tmp_path_factory.mktemp("long") / "long.mp4", seconds=12.0, fps=25.0)

@@ -10,17 +10,9 @@ import tarfile
 import time
 
 import pyarrow.parquet as pq
-import pytest
 
 from faceexpr_cli.clip.synthetic import read_code
 from faceexpr_cli.dataset import ClipDataset
-
-
-@pytest.fixture(scope="module")
-def long_talk(tmp_path_factory):
-    from faceexpr_cli.clip.synthetic import make_coded_video
-
-    return make_coded_video(tmp_path_factory.mktemp("long") / "long.mp4", seconds=12.0, fps=25.0)
 
 
 def _fx(*args) -> subprocess.Popen:

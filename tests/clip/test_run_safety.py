@@ -29,14 +29,6 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def long_talk(tmp_path_factory):
-    """12 s of frame-coded video: enough work for a second run to start while the first is busy."""
-    from faceexpr_cli.clip.synthetic import make_coded_video
-
-    return make_coded_video(tmp_path_factory.mktemp("long") / "long.mp4", seconds=12.0, fps=25.0)
-
-
 def _fx(*args, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "faceexpr_cli", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
