@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, prog_name="fx")
     except SystemExit as exc:
         code = exc.code
+        if code == 130:  # Typer turns a KeyboardInterrupt that no command handled into Exit(130), silently
+            err.print("interrupted")
         return code if isinstance(code, int) else (0 if code is None else 1)
     except FxError as exc:
         if os.environ.get("FX_DEBUG"):

@@ -112,3 +112,17 @@ def test_fx_debug_shows_the_traceback(monkeypatch):
 def test_unknown_command_is_a_usage_error(capsys):
     code, _, err = run(capsys, "no-such-command")
     assert code == 2 and "No such command" in err
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(capsys, monkeypatch):
+    """Typer turns an unhandled KeyboardInterrupt into a silent Exit(130); fx still says what happened."""
+    import faceexpr_cli.doctor as doctor
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(doctor, "run_checks", interrupted)
+    assert main(["doctor"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in captured.err
