@@ -93,8 +93,9 @@ def test_crop_square_box_and_round_trip():
     crop = make_crop(np.array([100, 50, 140, 110]), 64)
     patch = crop.apply(image)
     assert patch.shape == (64, 64, 3)
-    back = crop.paste(image, patch)
+    back = crop.paste(image, np.full_like(patch, 255))  # a white result pasted into the frame
     assert back.shape == image.shape
+    assert (back[75:86, 115:126] >= 250).all()  # around the face box's centre: the pasted picture
     assert np.abs(back[:20].astype(int) - image[:20]).max() == 0  # far from the crop nothing changes
 
 

@@ -55,7 +55,8 @@ def test_json_has_the_seed_layout_and_matches_the_npz(both, cut_video):
     row = read_index(res.index).iloc[0]
     assert row["status"] == "ok" and row["tokens"] == len(flat) and row["trajectories"] == len(doc["traj"])
     assert row["frames"] == 95 and row["sampled_frames"] == 95
-    assert row["face_frames"] + row["no_face_frames"] == 95
+    # faces on screen in 80 of the 95 frames (SEGMENTS); a frame at each side of the gap may go either way
+    assert row["face_frames"] == len(np.unique(arrays["frame_ind"])) and 78 <= row["face_frames"] <= 80
     stats = json.loads((res.out / "stats.json").read_text())
     assert stats["videos"] == {"ok": 1} and stats["tokens"] == len(flat) and stats["model"]["input_size"] == 56
     assert not list(res.out.rglob("*.part"))  # atomic writes leave no temporaries
