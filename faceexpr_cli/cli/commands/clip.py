@@ -129,6 +129,12 @@ def clip(
         stdout.print(summary_line(run.stats, str(out)))
     if run.stats["inputs"]["failed"]:
         raise BatchFailures(run.stats["inputs"]["failed"], len(items), out / "index.parquet")
+    faceless = sum(n for reason, n in run.stats["dropped"].items() if "face" in reason)
+    if faces and run.stats["clips"] == 0 and faceless:
+        from faceexpr_cli.errors import DataError
+
+        raise DataError(f"no clip written: {faceless} windows had no single face to crop (--faces)",
+                        "check that the videos show a face, or leave out --faces")
 
 
 def register(app: typer.Typer) -> None:
