@@ -100,9 +100,6 @@ def to_fp16(proto: Any) -> Any:
 
     block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(FP16_KEEP_FP32))
     half = convert_float_to_float16(proto, keep_io_types=True, op_block_list=block)
-    # The exporter's value_info still types intermediates float32 where they are float16 now (the checker's shape
-    # inference then rejects the graph when onnxslim has not dropped them): let inference type them again.
-    del half.graph.value_info[:]
     toposort(half)
     return half
 

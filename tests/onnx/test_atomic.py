@@ -81,11 +81,12 @@ def test_a_passing_export_replaces_the_old_one_and_its_failure_report(good_expor
     before = snapshot(good_export)
     code, _ = _export(capsys, _broken_tokenizer_card(toy_cards, tmp_path), "--tiny", "--out", good_export)
     assert code == 1 and (good_export / "report.failed.json").is_file()
-    code, err = _export(capsys, "toy-tokenizer", "--tiny", "--fp16", "--out", good_export)
+    code, err = _export(capsys, "toy-tokenizer", "--tiny", "--static", "--out", good_export)
     assert code == 0, err
     after = snapshot(good_export)
-    assert "report.failed.json" not in after and "tokenizer.fp16.onnx" in after
-    assert after["report.json"] != before["report.json"] and json.loads(after["report.json"])["fp16"] is True
+    assert "report.failed.json" not in after and after["tokenizer.onnx"] != before["tokenizer.onnx"]
+    assert after["report.json"] != before["report.json"]
+    assert json.loads(after["report.json"])["dynamic_batch"] is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken-tokenizer.yaml", "out"]
 
 
