@@ -75,17 +75,9 @@ def crop(
                        backend_options=_backend_options(face_opt or []), stride=stride,
                        detect_size=detect_size or None, embed=embed, audio=audio, fps=fps,
                        max_pixels=max_pixels, preset=preset)
-    try:
-        result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, overwrite=overwrite,
-                             raise_on_failure=False)
-    except KeyboardInterrupt as exc:  # Typer turns it into a silent exit 130: say it in one line
-        from faceexpr_cli.console import err
-
-        r = getattr(exc, "result", None)
-        done = "" if r is None else (f": {r.stats['inputs'] - r.stats['unfinished']} of {r.stats['inputs']} "
-                                     f"inputs finished, a re-run resumes")
-        err.print(f"interrupted{done}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+    # Ctrl-C: crop_videos records what finished and re-raises; main() prints the one "interrupted" line (exit 130)
+    result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, overwrite=overwrite,
+                         raise_on_failure=False)
     s = result.stats
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
                "clip_seconds": s["clip_seconds"], "failed": s["failed"], "videos": dict(s["videos"]),
