@@ -85,3 +85,18 @@ class BatchFailures(FxError):
         super().__init__(f"{failed} of {total} items failed{where}")
         self.failed = failed
         self.total = total
+
+
+class NoFaceFound(DataError):
+    """A face run over which not one input showed a usable face: the run wrote nothing to train on."""
+
+    def __init__(self, inputs: int, manifest: str | Path | None = None):
+        where = f" (see {manifest})" if manifest else ""
+        super().__init__(f"no face found in any of the {inputs} inputs{where}",
+                         "check that the videos show a face; lower --min-face or --score-threshold")
+
+
+def raise_if_no_face(statuses: list[str], manifest: str | Path | None = None) -> None:
+    """NoFaceFound when there are inputs, none is ``ok`` and some are ``no_face`` (the others were skipped)."""
+    if statuses and "ok" not in statuses and "no_face" in statuses:
+        raise NoFaceFound(sum(1 for s in statuses if s != "skipped"), manifest)

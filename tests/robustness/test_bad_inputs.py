@@ -65,7 +65,7 @@ def ctx(bad, joint_run, tmp_path):
 # training reads clips, it does not look for faces: a face-less clip is data, not a bad input
 NOT_BAD = {("train-joint", "face_less")}
 # cells that fail until the hardening lands (removed as each lands)
-PENDING = {("extract-feats", "face_less"), ("crop", "face_less")}
+PENDING = {("crop", "face_less")}
 
 
 @pytest.mark.parametrize("case", VIDEO_CASES)

@@ -94,10 +94,11 @@ def extract_feats(
                     ["source", "label", "status", "traj", "tokens", "no-face frames", "error"],
                     title=f"fx extract-feats ({s['model']['backend']}) -> {result.index} "
                           f"({s['tokens']} tokens, {s['failed']} failed)")
-    if result.failed:
-        from faceexpr_cli.errors import BatchFailures
+    from faceexpr_cli.errors import BatchFailures, raise_if_no_face
 
+    if result.failed:
         raise BatchFailures(result.failed, s["inputs"], result.index)
+    raise_if_no_face([r["status"] for r in result.rows], result.index)
 
 
 def register(app: typer.Typer) -> None:
