@@ -32,13 +32,30 @@ def tiny_run(tmp_path_factory):
     return run
 
 
-def test_tiny_run_lowers_loss_and_writes_original_layout(tiny_run):
+def _rows(run_dir) -> list[dict[str, float]]:
     import csv
 
-    rows = list(csv.DictReader((tiny_run / "scalars.csv").open()))
-    assert [float(r["step"]) for r in rows] == [3.0, 6.0]
-    first, last = float(rows[0]["loss_total"]), float(rows[-1]["loss_total"])
-    assert last < first, (first, last)
+    return [{k: float(v) for k, v in r.items()} for r in csv.DictReader((run_dir / "scalars.csv").open())]
+
+
+@pytest.fixture(scope="module")
+def frozen_run(tiny_run, tmp_path_factory):
+    """The same run with (next to) no updates: learning rates of 1e-12, the same data and random draws."""
+    run = tmp_path_factory.mktemp("frozen")
+    frozen = ["train.lr_generator=1e-12", "train.lr_discriminator=1e-12", "train.lr_kp_detector=1e-12"]
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "--out", str(run), "--json", *FAST, *frozen,
+                 f"data.path={tiny_run / 'sample-data'}"])
+    assert code == 0
+    return run
+
+
+def test_tiny_run_lowers_loss_and_writes_original_layout(tiny_run, frozen_run):
+    rows, base = _rows(tiny_run), _rows(frozen_run)
+    assert [r["step"] for r in rows] == [r["step"] for r in base] == [3.0, 6.0]
+    # the last window against the no-update run on the same batches, with a margin (not a constant)
+    assert rows[-1]["loss_total"] <= 0.85 * base[-1]["loss_total"], (rows, base)
+    assert rows[-1]["loss_perceptual"] < base[-1]["loss_perceptual"], (rows, base)
+    assert abs(base[-1]["loss_total"] - base[0]["loss_total"]) <= 0.1 * base[0]["loss_total"]  # frozen: flat
     ckpts = sorted(tiny_run.glob("*-checkpoint.pth.tar"))
     assert [c.name for c in ckpts] == ["00000000-checkpoint.pth.tar"]
     data = torch.load(ckpts[0], weights_only=True)
@@ -56,7 +73,68 @@ def test_trained_checkpoint_animates_and_resume_continues(tiny_run, tmp_path, ca
     assert code == 0
     assert json.loads(out)["frames"] == 3
 
+    # a newer checkpoint that does not read (a copy cut short) is stepped over, with a warning naming both
+    (tiny_run / "00000005-checkpoint.pth.tar").write_bytes(ckpt.read_bytes()[:4096])
     code = main(["train", "animator", "--recipe", "fomm-tiny", "--out", str(tiny_run), "--resume", "--json",
                  *FAST[1:], "train.max_steps=7"])
-    summary = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
     assert code == 0 and summary["steps"] == 7 and summary["checkpoint"].endswith("00000001-checkpoint.pth.tar")
+    warning = " ".join(err.split())
+    assert ("checkpoint 00000005-checkpoint.pth.tar is unreadable" in warning
+            and "resuming from the previous one, 00000000-checkpoint.pth.tar" in warning), warning
+
+
+def one_error(err: str) -> str:
+    assert "Traceback" not in err, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err[-2000:]
+    return lines[0]
+
+
+def test_resume_with_no_readable_checkpoint_is_one_line(tmp_path, capsys):
+    (tmp_path / "00000000-checkpoint.pth.tar").write_bytes(b"\x00 not a torch file")
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "--out", str(tmp_path), "--resume", *FAST])
+    line = one_error(capsys.readouterr().err)
+    assert code == 1 and "cannot resume" in line and "00000000-checkpoint.pth.tar" in line, line
+
+
+def test_bad_vgg_weights_are_one_line(tmp_path, capsys):
+    junk = tmp_path / "vgg19.pth"
+    junk.write_bytes(b"PK\x03\x04 not really a torch file" * 8)
+    base = ["train", "animator", "--recipe", "fomm-tiny", *FAST, "train.vgg.random_init=false"]
+    code = main([*base, "--out", str(tmp_path / "a"), f"train.vgg.weights={junk}"])
+    line = one_error(capsys.readouterr().err)
+    assert code == 1 and "VGG19 weights" in line and "vgg19.pth are unreadable" in line, line
+    other = tmp_path / "other.pth"
+    torch.save({"features.0.weight": torch.zeros(3)}, other)  # a torch file, but not VGG19's
+    code = main([*base, "--out", str(tmp_path / "b"), f"train.vgg.weights={other}"])
+    line = one_error(capsys.readouterr().err)
+    assert code == 1 and "other.pth do not fit VGG19" in line, line
+    torch.save([1, 2, 3], other)
+    code = main([*base, "--out", str(tmp_path / "c"), f"train.vgg.weights={other}"])
+    assert code == 1 and "hold a list, not a state dict" in one_error(capsys.readouterr().err)
+    code = main([*base, "--out", str(tmp_path / "d"), f"train.vgg.weights={tmp_path / 'missing.pth'}"])
+    assert code == 2 and "weights not found" in one_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("override", ["train.lr_generator=-1e-4", "train.lr_kp_detector=.nan",
+                                      "train.loss_weights.perceptual=[1,1,1,1,.inf]", "train.betas=[0.5,1.5]",
+                                      "train.scales=[1,0]", "train.transform_params.sigma_tps=-.inf"])
+def test_bad_animator_hyperparameters_are_config_errors(tmp_path, capsys, override):
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "--out", str(tmp_path / "r"), override])
+    line = one_error(capsys.readouterr().err)
+    assert code == 2 and "fomm-tiny.yaml" in line and override.split("=")[0].split(".")[-1] in line, line
+    assert not (tmp_path / "r").exists()
+
+
+def test_animator_out_that_is_or_lies_under_a_file(tmp_path, capsys, monkeypatch):
+    file = tmp_path / "file"
+    file.write_text("x")
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "--out", str(file), *FAST])
+    assert code == 2 and f"--out {file} is a file" in one_error(capsys.readouterr().err)
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "-o", str(file / "run"), *FAST])
+    assert code == 2 and f"lies under the file {file}" in one_error(capsys.readouterr().err)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # GPU-neutral
+    code = main(["train", "animator", "--recipe", "fomm-tiny", "-o", str(tmp_path / "g"), "--device", "cuda", *FAST])
+    assert code == 2 and "device 'cuda' was asked for" in one_error(capsys.readouterr().err)

@@ -20,7 +20,9 @@ from faceexpr_cli.animate.checkpoints import load_fomm_checkpoint, save_fomm_che
 from faceexpr_cli.animate.training.data import PairDataset, find_videos
 from faceexpr_cli.animate.training.losses import DiscriminatorLoss, GeneratorLoss
 from faceexpr_cli.console import log
-from faceexpr_cli.errors import DataError
+from faceexpr_cli.errors import CheckpointError, DataError
+from faceexpr_cli.runlock import ensure_out_dir, output_lock
+from faceexpr_cli.train.checkpoint import short_error
 
 CKPT_GLOB = "*-checkpoint.pth.tar"
 
@@ -36,7 +38,17 @@ def _vgg(cfg) -> torch.nn.Module | None:
         log.warning("VGG19 with random weights (train.vgg.random_init): for tests and smoke runs only")
         return vgg
     path = find_weights("vgg19-imagenet", explicit=cfg.train.vgg.weights)
-    vgg.load_imagenet(torch.load(path, map_location="cpu", weights_only=True))
+    hint = "pass torchvision's vgg19-dcbb9e9d.pth as train.vgg.weights, or run `fx download weights vgg19-imagenet`"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged, foreign or pickled-object file: torch raises many kinds
+        raise CheckpointError(f"VGG19 weights {path} are unreadable ({short_error(exc)})", hint) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"VGG19 weights {path} hold a {type(state).__name__}, not a state dict", hint)
+    try:
+        vgg.load_imagenet(state)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"VGG19 weights {path} do not fit VGG19 ({short_error(exc)})", hint) from None
     return vgg
 
 
@@ -65,12 +77,42 @@ def _dataset(cfg, run_dir: Path) -> PairDataset:
                        max_frames=d.max_frames, augmentation=d.augmentation, seed=cfg.train.seed)
 
 
-def _latest(run_dir: Path) -> Path | None:
-    found = sorted(run_dir.glob(CKPT_GLOB))
-    return found[-1] if found else None
+def _latest(run_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest checkpoint that reads, and its contents; an unreadable newest one falls back to the one before
+    it with a warning naming both, and when none reads, one CheckpointError names the newest."""
+    from faceexpr_cli.animate.checkpoints import read_checkpoint
+
+    found = sorted(run_dir.glob(CKPT_GLOB))[::-1]
+    failed: list[tuple[Path, CheckpointError]] = []
+    for path in found:
+        try:
+            data = read_checkpoint(path)
+        except CheckpointError as exc:
+            failed.append((path, exc))
+            continue
+        for bad, exc in failed:
+            log.warning("checkpoint %s is unreadable (%s); resuming from the previous one, %s",
+                        bad.name, exc.one_line(), path.name)
+        return path, data
+    if failed:
+        more = f"; the {len(failed) - 1} older checkpoint(s) are unreadable too" if len(failed) > 1 else ""
+        raise CheckpointError(f"cannot resume {run_dir}: {failed[0][1].message}{more}",
+                              "restore the checkpoint from a copy, or start a new run (model.init=... seeds it)")
+    return None, None
 
 
 def train(cfg, run_dir: str | Path, resume: bool = False, device: str | None = None) -> dict[str, Any] | None:
+    from faceexpr_cli.train import distributed as dist
+
+    run_dir = ensure_out_dir(run_dir, "--out")  # every rank: a file in the way is a usage error, before any work
+    info = dist.setup(device or cfg.train.device)
+    if not info.main:
+        return _train(cfg, run_dir, resume, info)
+    with output_lock(run_dir, "fx train animator", "--out"):  # rank 0 holds the run folder
+        return _train(cfg, run_dir, resume, info)
+
+
+def _train(cfg, run_dir: Path, resume: bool, info) -> dict[str, Any] | None:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from faceexpr_cli.builders import build_model
@@ -80,8 +122,6 @@ def train(cfg, run_dir: str | Path, resume: bool = False, device: str | None = N
     from faceexpr_cli.train.monitor import Monitor
 
     t = cfg.train
-    info = dist.setup(device or t.device)
-    run_dir = Path(run_dir)
     torch.manual_seed(t.seed + info.rank)
     random.seed(t.seed + info.rank)
     np.random.seed(t.seed + info.rank)
@@ -110,9 +150,10 @@ def train(cfg, run_dir: str | Path, resume: bool = False, device: str | None = N
         "kp_detector": torch.optim.Adam(model.kp_detector.parameters(), lr=t.lr_kp_detector, betas=tuple(t.betas)),
     }
     start_epoch, step = 0, 0
-    latest = _latest(run_dir) if resume else None
+    latest, data = _latest(run_dir) if resume else (None, None)
     if latest is not None:
-        data = load_fomm_checkpoint(model, latest, card.name, parts=("kp_detector", "generator", "discriminator"))
+        load_fomm_checkpoint(model, latest, card.name, parts=("kp_detector", "generator", "discriminator"),
+                             data=data)
         for name, o in opt.items():
             if f"optimizer_{name}" in data:
                 o.load_state_dict(data[f"optimizer_{name}"])
