@@ -69,6 +69,16 @@ def decodes(path: Path) -> str | None:
             with np.load(path) as z:
                 for k in z.files:
                     z[k]
+        elif suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                for k in f.keys():  # noqa: SIM118 - safe_open is not iterable
+                    f.get_tensor(k)
+        elif suffix == ".pt":
+            import torch
+
+            torch.load(path, map_location="cpu", weights_only=False)
         elif suffix == ".tar":
             import tarfile
 

@@ -232,3 +232,24 @@ def test_download_out_is_a_file(sample_video, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_training_run_folder_is_one_run_and_ctrl_c_leaves_whole_files(tmp_path):
+    """A second `fx train joint` on a running one's --out is refused; Ctrl-C then stops the first cleanly."""
+    out = tmp_path / "run"
+    args = ["train", "joint", "--recipe", "joint-tiny", "data.path=sample", "--out", out, "trainer.max_steps=100000",
+            "trainer.save_every=5", "trainer.eval_every=0", "trainer.tensorboard=false", "data.workers=0"]
+    first = _start(args)
+    try:
+        assert _wait_for(lambda: (out / ".fx-lock").exists(), 120), "the first run never took its folder"
+        second = run_fx(args)
+        assert_clean_failure(second, codes=(1,))
+        assert "in use" in second.stderr and str(first.pid) in second.stderr
+        assert _wait_for(lambda: any(out.rglob("*.safetensors")), 120), "no checkpoint was written"
+        first.send_signal(signal.SIGINT)
+        stdout, stderr = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert broken_outputs(out) == []
