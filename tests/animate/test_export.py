@@ -109,6 +109,37 @@ def test_cuda_without_cuda_fails_before_exporting_unless_fallback_allowed(caplog
     assert "fall-back allowed" in caplog.text
 
 
+@pytest.fixture
+def cpu_only_ort(monkeypatch):
+    """onnxruntime as a CPU-only build looks, on any machine (GPU ones too): no CUDA provider, CPU sessions."""
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", lambda model, sess_options=None, providers=None,
+                        provider_options=None, **kw: real(model, sess_options=sess_options,
+                                                          providers=["CPUExecutionProvider"]))
+
+
+def test_cuda_where_no_cuda_provider_exists_fails_before_exporting_on_any_machine(cpu_only_ort, caplog):
+    from faceexpr_cli.animate.engines.landmarks import LandmarksEngine
+    from faceexpr_cli.onnx.cache import cache_root
+    from faceexpr_cli.onnx.session import ProviderFallbackError
+
+    before = sorted(p.name for p in cache_root().iterdir())
+    for engine in (lambda: LandmarksEngine(EngineOptions(backend="onnx", device="cuda", tiny=True)),
+                   lambda: _fomm("onnx", device="cuda")):
+        with pytest.raises(ProviderFallbackError, match="this onnxruntime build has no CUDAExecutionProvider"):
+            engine()
+    assert sorted(p.name for p in cache_root().iterdir()) == before  # nothing exported
+    from faceexpr_cli.console import log
+
+    log.addHandler(caplog.handler)
+    try:
+        fomm = _fomm("onnx", device="cuda", allow_cpu_fallback=True)
+    finally:
+        log.removeHandler(caplog.handler)
+    assert fomm.describe()["providers"] == ["CPUExecutionProvider"] and "fall-back allowed" in caplog.text
+
+
 def test_landmarks_warp_graph_takes_any_image_size_and_matches_torch(portrait_png):
     from faceexpr_cli.animate.engines import Motion
     from faceexpr_cli.animate.engines.landmarks import LandmarksEngine

@@ -84,3 +84,21 @@ def toy_export(tmp_path_factory, toy_run, toy_models_dir):
                      "--json"])
     assert code == 0, report_file.read_text() if report_file.exists() else "no report"
     return out, json.loads(report_file.read_text())
+
+
+@pytest.fixture
+def cpu_only_ort(monkeypatch):
+    """onnxruntime as a CPU-only build looks, on any machine: no CUDA/TensorRT provider is listed and every session
+    runs on CPU whatever it asks for (what ORT does when it drops a provider it cannot load)."""
+    import onnxruntime
+
+    from faceexpr_cli.onnx import session
+
+    real = onnxruntime.InferenceSession
+
+    def cpu_session(model, sess_options=None, providers=None, provider_options=None, **kw):
+        return real(model, sess_options=sess_options, providers=[session.CPU])
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [session.CPU])
+    monkeypatch.setattr(onnxruntime, "InferenceSession", cpu_session)
+    return session.CPU

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
@@ -91,8 +90,7 @@ def test_cached_export_that_fails_parity_leaves_no_entry(toy_cards, tmp_path):
     assert len(left) == 1 and left[0].endswith(".failed.json") and left[0] in info.value.hint
 
 
-@pytest.mark.skipif("CUDAExecutionProvider" in ort.get_available_providers(), reason="needs a CPU-only onnxruntime")
-def test_cached_predictors_refuse_a_missing_gpu_before_exporting(toy_cards, tmp_path):
+def test_cached_predictors_refuse_a_missing_gpu_before_exporting(toy_cards, tmp_path, cpu_only_ort):
     from faceexpr_cli.onnx.session import ProviderFallbackError, SessionConfig
 
     card, model = _trained_tokenizer()

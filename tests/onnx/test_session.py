@@ -18,6 +18,7 @@ from faceexpr_cli.onnx.session import (
     ProviderFallbackError,
     SessionConfig,
     create_session,
+    ensure_available,
     provider_chain,
     session_options,
 )
@@ -66,9 +67,58 @@ def test_allowed_fallback_runs_on_cpu_and_says_so(graph, caplog):
     assert "running on CPUExecutionProvider (fall-back allowed)" in caplog.text
 
 
+@pytest.mark.parametrize("installed, chain", [([TENSORRT, CUDA, CPU], [TENSORRT, CUDA, CPU]),
+                                              ([CUDA, CPU], [CUDA, CPU]), ([CPU], [CPU]),
+                                              (["OpenVINOExecutionProvider", CPU], [CPU])])
+def test_auto_asks_for_the_best_installed_provider(installed, chain, monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: list(installed))
+    assert [name for name, _ in provider_chain(SessionConfig(device="auto"))] == chain
+
+
 def test_auto_takes_what_there_is(graph):
+    """A real session: on this machine's providers, best first, CPU last; exactly CPU where no GPU provider is."""
+    installed = ort.get_available_providers()
     sess = create_session(graph, device="auto")
-    assert sess.get_providers()[0] in (TENSORRT, CUDA, CPU)
+    got = sess.get_providers()
+    if CUDA not in installed and TENSORRT not in installed:
+        assert got == [CPU]
+    else:  # a GPU build: the best provider that loaded comes first (auto warns rather than refuses)
+        best = TENSORRT if TENSORRT in installed else CUDA
+        assert got[-1] == CPU and set(got) <= {TENSORRT, CUDA, CPU} and (best in got or got == [CPU])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], 2 * x)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "tensorrt"])
+def test_gpu_asked_where_no_gpu_provider_exists_is_refused_on_any_machine(graph, device, cpu_only_ort):
+    with pytest.raises(ProviderFallbackError) as info:
+        create_session(graph, device=device)
+    exc = info.value
+    assert exc.exit_code == 1 and exc.asked == device.split(":")[0] and exc.got == [CPU]
+    wanted = TENSORRT if device == "tensorrt" else CUDA
+    assert f"this onnxruntime build has no {wanted} (available: {CPU})" in exc.one_line()
+    assert "--allow-cpu-fallback" in exc.one_line()
+    with pytest.raises(ProviderFallbackError):  # and before any session, for commands that export first
+        ensure_available(SessionConfig(device=device))
+    ensure_available(SessionConfig(device=device, allow_cpu_fallback=True))
+    ensure_available(SessionConfig(device="cpu"))
+
+
+def test_allowed_fallback_on_any_machine_runs_on_cpu_and_warns(graph, cpu_only_ort, caplog):
+    fx_log = logging.getLogger("fx")
+    fx_log.addHandler(caplog.handler)
+    try:
+        sess = create_session(graph, SessionConfig(device="cuda", allow_cpu_fallback=True))
+    finally:
+        fx_log.removeHandler(caplog.handler)
+    assert sess.get_providers() == [CPU]
+    assert "'cuda' asked for, running on CPUExecutionProvider (fall-back allowed)" in caplog.text
+
+
+def test_an_installed_gpu_provider_that_does_not_load_is_named(graph, cpu_only_ort, monkeypatch):
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])  # listed, but sessions get CPU
+    with pytest.raises(ProviderFallbackError, match=f"{CUDA} is installed but failed to load"):
+        create_session(graph, device="cuda")
 
 
 def test_provider_options_and_threads(tmp_path):
