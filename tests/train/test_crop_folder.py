@@ -163,7 +163,7 @@ def test_fx_train_joint_on_a_crop_folder(crop_copy, tmp_path, capsys):
     subjects = json.loads((tmp_path / "run" / "subjects.json").read_text())["subjects"]
     assert subjects == sorted({_video_subject(r) for r in rows}) and len(subjects) == 2
     # the clips it tokenized are manifest clips, never the failed row's file
-    used = {p.stem.replace("__", "/") for p in cache.rglob("*.npy")}
+    used = {p.stem.rsplit(".", 1)[0].replace("__", "/") for p in cache.rglob("*.npy")}  # <key>.<stamp>.npy
     assert used and used <= {r["clip"] for r in rows}
     # one subject per face track, asked for on the command line
     assert main([*args[:-2], "--subject-from", "track", "trainer.max_steps=1", "--out", str(tmp_path / "t")]) == 0
