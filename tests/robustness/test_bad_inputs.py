@@ -64,17 +64,13 @@ def ctx(bad, joint_run, tmp_path):
 
 # training reads clips, it does not look for faces: a face-less clip is data, not a bad input
 NOT_BAD = {("train-joint", "face_less")}
-# cells that fail until the hardening lands (removed as each lands)
-PENDING = {("crop", "face_less")}
 
 
 @pytest.mark.parametrize("case", VIDEO_CASES)
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_bad_video(command, case, bad, ctx, tmp_path, request):
+def test_bad_video(command, case, bad, ctx, tmp_path):
     if (command, case) in NOT_BAD:
         pytest.skip("not a bad input for this command")
-    if (command, case) in PENDING:
-        request.applymarker(pytest.mark.xfail(reason="pending hardening", strict=False))
     build, _ = COMMANDS[command]
     out = tmp_path / "out"
     res = run_fx(build(bad[case], out, ctx))
@@ -95,14 +91,11 @@ def test_nan_option_is_a_usage_error_before_any_work(command, bad, ctx, tmp_path
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_out_that_is_a_file(command, bad, ctx, tmp_path, request):
-    if command == "clip":
-        request.applymarker(pytest.mark.xfail(reason="pending hardening", strict=False))
+def test_out_that_is_a_file(command, bad, ctx, tmp_path):
     build, _ = COMMANDS[command]
     a_file = tmp_path / "taken.txt"
     a_file.write_text("keep me\n")
-    target = a_file if command != "animate" else a_file  # animate's -o lands under the file
-    res = run_fx(build(bad["good"], target, ctx))
+    res = run_fx(build(bad["good"], a_file, ctx))  # animate's -o lands under the file
     assert_clean_failure(res, codes=(2,))
     assert a_file.read_text() == "keep me\n"
 
@@ -144,7 +137,6 @@ def test_second_run_on_one_folder_is_refused(command, bad, many_good, ctx, tmp_p
     assert broken_outputs(out) == []
 
 
-@pytest.mark.xfail(reason="pending hardening", strict=False)
 def test_ctrl_c_with_workers(many_good, tmp_path):
     """fx crop --workers 2: SIGINT stops the run within seconds, exit 130, and leaves only whole files."""
     out = tmp_path / "out"

@@ -96,10 +96,11 @@ def crop(
         skipped = len(result.rows) - len(shown)
         if skipped:
             stdout.print(f"{skipped} non-video files skipped (listed in the manifest)")
-    if result.failed:
-        from faceexpr_cli.errors import BatchFailures
+    from faceexpr_cli.errors import BatchFailures, raise_if_no_face
 
+    if result.failed:
         raise BatchFailures(result.failed, s["inputs"], result.manifest)
+    raise_if_no_face([r["status"] for r in result.rows], result.manifest)
 
 
 def register(app: typer.Typer) -> None:

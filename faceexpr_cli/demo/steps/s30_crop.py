@@ -36,7 +36,8 @@ def crop_faces(ctx: DemoContext) -> None:
     two = make_talking_head(ctx.path("crop/two_faces.mp4"), portraits=("astronaut", "grace_hopper"), seconds=3.0,
                             width=640, height=360)
     out = ctx.path("crop/out")
-    res = crop_videos([sample, two.path], out, CropOptions(mode="follow", size=256), resume=False)
+    res = crop_videos([sample, two.path], out, CropOptions(mode="follow", size=256), resume=False,
+                      overwrite=True)
     df = read_manifest(res.manifest)
     ok = df[df["status"] == "ok"]
     for source in (sample, two.path):
