@@ -129,8 +129,14 @@ def test_token_cache_serves_later_runs(tiny_recipe, tmp_path):
     assert len(files) == 4
     arr = np.load(files[0])
     assert arr.dtype == np.float16 and arr.shape[1:] == (16, 64)  # 4x4 patches of the tiny tokenizer
-    plain = [float(r["loss_reconstruction"]) for r in curve(tmp_path / "a")]
-    assert all(np.isfinite(plain))
+    # both runs read the same fp16 tokens: the same curve; a run without the cache (fp32 tokens) is close to it
+    assert curve(tmp_path / "a") == curve(tmp_path / "b") and len(curve(tmp_path / "a")) == 3
+    run(tiny_recipe("trainer.max_steps=3"), tmp_path / "plain")
+    parts = ("loss_reconstruction", "loss_temporal", "loss_diversity")
+    cached = np.array([[float(r[k]) for k in parts] for r in curve(tmp_path / "a")])
+    plain = np.array([[float(r[k]) for k in parts] for r in curve(tmp_path / "plain")])
+    # fp16 storage moves these by < 1e-6 (measured); tokens of a window shifted by a few frames move them by 1e-5..1e-3
+    assert np.allclose(cached, plain, rtol=1e-5, atol=0), (cached, plain)
 
 
 def test_train_expression_from_a_joint_run(tiny_recipe, tmp_path, short_run):
