@@ -11,9 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from faceexpr_cli.errors import UsageError
-
-_DEVICE_HINT = "use trainer.device=cpu (or --device cpu), or auto to take a GPU only where there is one"
+from faceexpr_cli.devices import check_device
 
 
 @dataclass
@@ -33,26 +31,11 @@ class DistInfo:
 
 
 def pick_device(preference: str, local_rank: int = 0) -> torch.device:
-    """The device of this process; a device this machine does not have is a usage error before any work."""
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        return torch.device("cpu")
-    try:
-        device = torch.device(preference)
-    except (RuntimeError, TypeError):
-        raise UsageError(f"device '{preference}' is not a device name", "cpu, cuda, cuda:N or auto") from None
-    if device.type not in ("cpu", "cuda"):
-        raise UsageError(f"device '{preference}' is not supported for training", "cpu, cuda, cuda:N or auto")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise UsageError(f"device '{preference}' was asked for, but {why}", _DEVICE_HINT)
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        if device.index >= torch.cuda.device_count():
-            raise UsageError(f"device '{device}' was asked for, but this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s)", "use cuda:0 .. cuda:N-1, or auto")
+    """The device of this process. ``devices.check_device`` refuses, before any work, a name that is no device
+    (exit 2), a ``cuda:N`` past the GPU count (exit 2) and ``cuda`` where PyTorch sees no GPU (exit 1)."""
+    device = torch.device(check_device(preference, "--device/trainer.device"))
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     return device
 
 

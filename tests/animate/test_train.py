@@ -136,5 +136,6 @@ def test_animator_out_that_is_or_lies_under_a_file(tmp_path, capsys, monkeypatch
     code = main(["train", "animator", "--recipe", "fomm-tiny", "-o", str(file / "run"), *FAST])
     assert code == 2 and f"lies under the file {file}" in one_error(capsys.readouterr().err)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # GPU-neutral
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     code = main(["train", "animator", "--recipe", "fomm-tiny", "-o", str(tmp_path / "g"), "--device", "cuda", *FAST])
-    assert code == 2 and "device 'cuda' was asked for" in one_error(capsys.readouterr().err)
+    assert code == 1 and "PyTorch sees no CUDA device" in one_error(capsys.readouterr().err)

@@ -82,13 +82,16 @@ def test_a_binary_recipe_file_is_a_config_error(train, tmp_path):
 
 def test_cuda_on_a_machine_without_it_is_one_line(train, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # GPU-neutral: the same answer on a GPU box
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     for args in (["trainer.device=cuda"], ["--device", "cuda:0"]):
         code, _, err = train("--out", str(tmp_path / "r"), "trainer.max_steps=1", *args)
         line = one_error(err)
-        assert code == 2 and "device 'cuda" in line and "trainer.device=cpu" in line, line
+        assert code == 1 and "PyTorch sees no CUDA device" in line and "--device cpu" in line, line
     assert C.latest_checkpoint(tmp_path / "r") is None
+    code, _, err = train("--out", str(tmp_path / "r"), "--device", "cuda:3")
+    assert code == 2 and "no such CUDA device (this machine has none)" in one_error(err)
     code, _, err = train("--out", str(tmp_path / "r"), "--device", "banana")
-    assert code == 2 and "device 'banana' is not a device name" in one_error(err)
+    assert code == 2 and "'banana': unknown device" in one_error(err)
 
 
 def test_out_that_is_or_lies_under_a_file(train, tmp_path):
