@@ -1,0 +1,108 @@
+"""Window rules computed by hand: random placement, merging and the hit description (found by mutation testing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceexpr_cli.clip.matching import Hit
+from faceexpr_cli.clip.windows import Window, WindowSpec, _merge, hit_info, plan_windows, random_windows
+from faceexpr_cli.transcripts.timeline import TimelineBuilder
+
+
+def _frames(t: float, fps: float) -> float:
+    return t * fps
+
+
+@pytest.mark.parametrize("min_gap", [0.0, 0.52])
+def test_random_windows_are_whole_frames_apart_inside_the_video(min_gap):
+    fps, length = 25.0, 1.0
+    windows, missing = random_windows(10.0, fps, 5, length, seed=3, source="a.mp4", min_gap=min_gap, end_margin=2.0)
+    assert missing == 0 and len(windows) == 5
+    gap_frames = int(np.ceil(min_gap * fps - 1e-6))
+    for w in windows:
+        assert w.kind == "random" and w.anchor == w.start and w.hits == []
+        assert _frames(w.start, fps) == pytest.approx(round(_frames(w.start, fps)), abs=1e-9)
+        assert w.end - w.start == pytest.approx(length, abs=1e-9)
+        assert w.start >= 0.0 and w.end <= 8.0 + 1e-9
+    for a, b in zip(windows, windows[1:], strict=False):
+        assert round((b.start - a.end) * fps) >= gap_frames
+
+
+def test_random_windows_fill_exactly_when_they_just_fit():
+    windows, missing = random_windows(3.0, 10.0, 3, 1.0, seed=0, source="x")
+    assert missing == 0
+    assert [(w.start, w.end) for w in windows] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+
+def test_random_windows_say_how_many_did_not_fit():
+    windows, missing = random_windows(10.0, 25.0, 20, 1.0, seed=0, source="x")
+    assert len(windows) == 10 and missing == 10
+    windows, missing = random_windows(10.0, 25.0, 20, 1.0, seed=0, source="x", min_gap=1.0)
+    assert len(windows) == 5 and missing == 15  # (250 + 25) // (25 + 25)
+    assert random_windows(0.5, 25.0, 3, 1.0, seed=0, source="x") == ([], 3)
+
+
+def test_random_windows_are_seeded_per_seed_and_per_video():
+    def starts(seed, source):
+        return [w.start for w in random_windows(60.0, 25.0, 4, 1.0, seed=seed, source=source)[0]]
+
+    assert starts(1, "a.mp4") == starts(1, "a.mp4")
+    assert starts(1, "a.mp4") != starts(2, "a.mp4")
+    assert starts(1, "a.mp4") != starts(1, "b.mp4")
+
+
+def test_random_windows_cover_the_whole_range_uniformly():
+    starts = np.array([random_windows(10.0, 25.0, 1, 1.0, seed=s, source="v")[0][0].start for s in range(300)])
+    assert starts.min() < 0.3 and starts.max() > 8.7  # the last possible start is 9.0
+    assert starts.mean() == pytest.approx(4.5, abs=0.45)
+    # with room for three positions, every one of them (the last included) is drawn
+    few = {random_windows(1.2, 10.0, 1, 1.0, seed=s, source="v")[0][0].start for s in range(100)}
+    assert few == {0.0, 0.1, 0.2}
+
+
+def _w(start, end, tag):
+    return Window(start, end, start, [{"tag": tag}])
+
+
+def test_merge_joins_overlaps_only():
+    merged = _merge([_w(0.0, 2.0, "a"), _w(1.0, 3.0, "b"), _w(3.0, 4.0, "c"), _w(5.0, 6.0, "d")], None)
+    assert [(w.start, w.end) for w in merged] == [(0.0, 3.0), (3.0, 4.0), (5.0, 6.0)]  # touching is not overlap
+    assert [h["tag"] for h in merged[0].hits] == ["a", "b"]
+    inside = _merge([_w(0.0, 3.0, "a"), _w(1.0, 2.0, "b")], None)
+    assert [(w.start, w.end) for w in inside] == [(0.0, 3.0)]  # a window inside another keeps the longer end
+
+
+def test_merge_respects_max_duration():
+    windows = [_w(0.0, 2.0, "a"), _w(1.0, 3.0, "b")]
+    assert [(w.start, w.end) for w in _merge(windows, 2.5)] == [(0.0, 2.0), (1.0, 3.0)]
+    windows = [_w(0.0, 2.0, "a"), _w(1.0, 3.0, "b")]
+    assert [(w.start, w.end) for w in _merge(windows, 3.0)] == [(0.0, 3.0)]  # exactly max_duration merges
+
+
+def _timeline():
+    b = TimelineBuilder("t.vtt", "webvtt")
+    b.add(0.5, 2.0, "please smile now")
+    b.add(2.5, 4.0, "and look surprised")
+    return b.finish()
+
+
+def test_hit_info_describes_the_hit():
+    tl = _timeline()
+    hit = Hit("Smile", "smile", 1, 1, 0, 1.2345678, 1.6543219)
+    info = hit_info(tl, hit, 2.5000004)
+    assert info == {"keyword": "Smile", "matched_text": "smile", "start": 1.2346, "end": 1.6543, "anchor": 2.5,
+                    "segment_text": "please smile now"}
+    assert hit_info(tl, Hit("x", "surprised", 6, 6, 1, 3.0, 4.0), None)["anchor"] is None
+    assert hit_info(tl, Hit("x", "surprised", 6, 6, 1, 3.0, 4.0), None)["segment_text"] == "and look surprised"
+
+
+def test_plan_windows_merges_two_near_hits_into_one_window_with_both():
+    tl = _timeline()
+    hits = [Hit("smile", "smile", 1, 1, 0, 1.0, 1.3), Hit("look", "look", 4, 4, 1, 1.4, 1.6)]
+    windows, dropped = plan_windows(tl, hits, WindowSpec(post=1.0), duration=10.0, fps=25.0)
+    assert dropped == [] and len(windows) == 1
+    assert (windows[0].start, windows[0].end) == (1.0, 2.4)
+    assert [h["keyword"] for h in windows[0].hits] == ["smile", "look"]
+    windows, _ = plan_windows(tl, hits, WindowSpec(post=1.0, merge=False), duration=10.0, fps=25.0)
+    assert [(w.start, w.end) for w in windows] == [(1.0, 2.0), (1.4, 2.4)]
