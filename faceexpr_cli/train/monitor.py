@@ -79,6 +79,13 @@ class Monitor:
             self._progress.update(self._task, completed=step, description=f"step {step} {shown} {fps:.0f} fr/s")
         return row
 
+    def log_eval(self, step: int, result: dict) -> None:
+        """An evaluation's picture and video go to TensorBoard too (the files stay in ``eval/``)."""
+        if self.tb is not None:
+            from faceexpr_cli.train.tb_media import log_eval
+
+            log_eval(self.tb, step, result)
+
     def advance(self, step: int) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=step)

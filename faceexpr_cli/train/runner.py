@@ -261,6 +261,7 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool, cache_tokens) ->
 
                 result.evals.append(evaluate(task, tokenizer, pos, source, batch, subjects, run_dir, step,
                                              info.device, t.eval_frames))
+                monitor.log_eval(step, result.evals[-1])
             if (t.save_every and step % t.save_every == 0) or step == t.max_steps:
                 if info.main:
                     state = {"optimizer": opt.state_dict(), "schedule": schedule.state_dict(), "step": step,
