@@ -2,18 +2,19 @@
 
 Matching runs over the whole word sequence, so a phrase split across two caption lines ("look" | "surprised")
 still matches. Whole-word matching compares normalised words (lower case, outer punctuation removed); with
-``stem=True`` both sides are reduced by a small English suffix stripper so that "smiled" and "smiling" match
-"smile" - only when asked, because it also merges words a user may want apart.
-"""
+``stem=True`` both sides are reduced by Snowball's English stemmer so that "smiled" and "smiling" match
+"smile" and "cried" matches "cry" - only when asked, because it also merges words a user may want apart. Sound
+tags and speaker marks never reach the words (``transcripts.speech``), so they cannot match."""
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from faceexpr_cli.errors import UsageError
+from faceexpr_cli.errors import DependencyError, UsageError
 from faceexpr_cli.registry import Registry
 from faceexpr_cli.transcripts.timeline import Timeline, normalise_word
 
@@ -48,23 +49,19 @@ def parse_keywords(values: list[str] | str | None) -> list[str]:
     return out
 
 
-_SUFFIXES = ("ingly", "edly", "ing", "ed", "es", "s", "ly")
+@functools.lru_cache(maxsize=1)
+def _english_stemmer():
+    try:
+        import snowballstemmer
+    except ImportError as exc:
+        raise DependencyError("--stem needs the snowballstemmer package", "pip install snowballstemmer") from exc
+    return snowballstemmer.stemmer("english")
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light English stemmer: smiled / smiles / smiling / smile -> smil; surprised -> surpris."""
-    w = word.lower()
-    if len(w) <= 3:
-        return w
-    for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            w = w[: -len(suffix)]
-            break
-    if w.endswith("e") and len(w) > 3:
-        w = w[:-1]
-    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
-        w = w[:-1]  # stopped -> stopp -> stop
-    return w
+    """Snowball's English (Porter 2) stem: cry / cried / cries / crying -> cri; smile / smiled / smiling -> smile."""
+    return _english_stemmer().stemWord(word.lower())
 
 
 def _hit(tl: Timeline, keyword: str, i: int, j: int) -> Hit:

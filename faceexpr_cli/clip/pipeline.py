@@ -114,6 +114,7 @@ def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, over
                     except FxError as exc:
                         log.warning("%s", exc.one_line())
                         writer.add_row({"status": fmt.FAILED, "source": item.source, "error": exc.one_line(),
+                                        "reason": getattr(exc, "reason", None),
                                         "transcript": str(item.transcript) if item.transcript else None,
                                         "subject": item.fields or None})
                 bar.advance(task)
@@ -133,7 +134,7 @@ def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, over
 
 def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
     from faceexpr_cli.media import probe
-    from faceexpr_cli.transcripts import load_transcript
+    from faceexpr_cli.transcripts import NoTranscriptError, load_transcript
 
     if item.error:
         raise DataError(item.error)
@@ -153,8 +154,7 @@ def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:
         tl = item.timeline
         if tl is None:
             if item.transcript is None:
-                raise DataError(f"{item.video}: no transcript found beside it",
-                                "put talk.vtt/.srt/.json next to talk.mp4, or pass --transcript")
+                raise NoTranscriptError(item.video)
             tl = load_transcript(item.transcript)[0]
         for warning in tl.warnings:  # unordered or inverted cues were fixed; say so
             log.warning("%s: %s", tl.source or item.transcript, warning)

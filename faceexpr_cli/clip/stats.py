@@ -4,9 +4,11 @@ the whole dataset, not only its own part)."""
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.dataset import format as fmt
+from faceexpr_cli.transcripts.loading import NO_TRANSCRIPT, looked_for
 
 SEP = "|"  # joins the keywords / matched texts of hits merged into one clip
 
@@ -47,6 +49,7 @@ def build_stats(rows: list[dict], *, keywords: list[str] | None, inputs_total: i
         stats["hits_per_keyword"] = {k: hits.get(k, 0) for k in keywords}
         stats["clips_per_keyword"] = {k: clips.get(k, 0) for k in keywords}
         stats["keywords_not_found"] = [k for k in keywords if not hits.get(k)]
+        stats["no_transcript"] = sorted({r["source"] for r in failed if r.get("reason") == NO_TRANSCRIPT})
     return stats
 
 
@@ -56,13 +59,22 @@ def summary_line(stats: dict[str, Any], out: str) -> str:
              f"into {out} ({stats['shards']} shards)"]
     if "hits_per_keyword" in stats:
         found = {k: v for k, v in stats["hits_per_keyword"].items() if v}
+        missing = stats.get("no_transcript") or []
+        searched = ins["total"] - len(missing)  # videos whose transcript was there to search
         if not found:
-            parts = [f"no keyword found in {ins['total']} videos ({', '.join(stats['hits_per_keyword'])}); "
-                     f"no clips written to {out}"]
+            parts = []
+            if searched:
+                parts.append(f"no keyword found in {searched} videos{' with a transcript' if missing else ''} "
+                             f"({', '.join(stats['hits_per_keyword'])})")
+            if missing:
+                parts.append(_no_transcript(missing))
+            parts.append(f"no clips written to {out}")
         else:
             parts.append("hits: " + ", ".join(f"{k} {v}" for k, v in found.items()))
             if stats["keywords_not_found"]:
                 parts.append("not found: " + ", ".join(stats["keywords_not_found"]))
+            if missing:
+                parts.append(_no_transcript(missing))
     if stats["dropped"]:
         total = sum(stats["dropped"].values())
         parts.append(f"dropped {total} (" + ", ".join(f"{r} {n}" for r, n in stats["dropped"].items()) + ")")
@@ -71,3 +83,14 @@ def summary_line(stats: dict[str, Any], out: str) -> str:
     if ins["failed"]:
         parts.append(f"{ins['failed']} videos failed")
     return "; ".join(parts)
+
+
+def _no_transcript(sources: list[str], shown: int = 5) -> str:
+    """"no transcript for talk.mp4 (looked for talk.vtt, ...)": the names looked for beside the first video."""
+    first = Path(sources[0])
+    text = f"no transcript for {first.name} (looked for {', '.join(looked_for(first))} beside it)"
+    if len(sources) > 1:
+        others = [Path(x).name for x in sources[1:shown]]
+        more = f" and {len(sources) - shown} more" if len(sources) > shown else ""
+        text += f", nor for {', '.join(others)}{more} (the same names for each)"
+    return text

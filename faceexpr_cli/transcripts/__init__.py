@@ -6,11 +6,12 @@ finds the file beside a video. A new format is one module in ``transcripts/reade
 """
 
 from faceexpr_cli.transcripts.base import READERS, TranscriptError, register_reader
-from faceexpr_cli.transcripts.loading import find_transcript, load_transcript
+from faceexpr_cli.transcripts.loading import NoTranscriptError, find_transcript, load_transcript, looked_for
 from faceexpr_cli.transcripts.timeline import Segment, Timeline, TimelineBuilder, Word, normalise_word
 
 __all__ = [
     "READERS",
+    "NoTranscriptError",
     "Segment",
     "Timeline",
     "TimelineBuilder",
@@ -18,6 +19,7 @@ __all__ = [
     "Word",
     "find_transcript",
     "load_transcript",
+    "looked_for",
     "normalise_word",
     "register_reader",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faceexpr_cli.errors import MissingFileError
+from faceexpr_cli.errors import DataError, MissingFileError
 from faceexpr_cli.transcripts.base import READERS, TranscriptError, TranscriptReader
 from faceexpr_cli.transcripts.timeline import Timeline
 
@@ -40,6 +40,26 @@ def load_transcript(path: str | Path, fmt: str | None = None) -> list[Timeline]:
     if not text.strip():
         raise TranscriptError(path, None, "is empty")
     return choose_reader(path, text, fmt).read(text, str(path))
+
+
+NO_TRANSCRIPT = "no_transcript"  # the reason of a video's failed row when no transcript is beside it
+
+
+def looked_for(video: str | Path) -> list[str]:
+    """The names ``find_transcript`` tries beside a video, in its order (``<lang>`` stands for any tag)."""
+    stem = Path(video).stem
+    return [f"{stem}{s}" for s in SIDE_SUFFIXES] + [f"{stem}.<lang>.vtt", f"{stem}.<lang>.srt"]
+
+
+class NoTranscriptError(DataError):
+    """A video in keyword mode with no transcript beside it; the message names every file looked for."""
+
+    reason = NO_TRANSCRIPT
+
+    def __init__(self, video: str | Path):
+        video = Path(video)
+        super().__init__(f"{video}: no transcript (looked for {', '.join(looked_for(video))} in {video.parent})",
+                         "put the transcript next to the video under one of these names, or pass --transcript")
 
 
 def find_transcript(video: str | Path) -> Path | None:

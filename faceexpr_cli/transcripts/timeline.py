@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from faceexpr_cli.transcripts.speech import RawWord, speech_tokens, speech_words
+
 _STRIP = re.compile(r"^[^\w']+|[^\w']+$")
 
 
@@ -77,8 +79,6 @@ class Timeline:
         }
 
 
-RawWord = tuple[str, float | None, float | None]
-
 
 class TimelineBuilder:
     """Collects segments (each with optional timed words) and produces a consistent ``Timeline``."""
@@ -90,11 +90,16 @@ class TimelineBuilder:
         self.warnings: list[str] = []
 
     def add(self, start: float, end: float, text: str, words: list[RawWord] | None = None) -> None:
-        """A segment; ``words`` (text, start or None, end or None) default to the text split on spaces."""
-        text = " ".join(text.split())
+        """A segment; ``words`` (text, start or None, end or None) default to the text split on spaces.
+
+        Lines of ``text`` may be separated by newlines (a speaker mark counts at the start of a line). Sound
+        tags and speaker marks stay in the segment's text but never become words (``transcripts.speech``).
+        """
         if words is None:
-            words = [(w, None, None) for w in text.split()]
-        words = [(" ".join(t.split()), s, e) for t, s, e in words if t.strip()]
+            words = speech_tokens(text)
+        else:
+            words = speech_words([(" ".join(t.split()), s, e) for t, s, e in words if t.strip()])
+        text = " ".join(text.split())
         if not text and not words:
             return
         if not text:

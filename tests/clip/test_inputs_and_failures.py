@@ -22,6 +22,33 @@ def _index(out):
     return pq.read_table(out / "index.parquet").to_pylist()
 
 
+def NAMES(stem):  # noqa: N802 - the names fx looks for beside <stem>.mp4, written out by hand
+    return (f"{stem}.vtt, {stem}.srt, {stem}.json, {stem}.tsv, {stem}.csv, {stem}.<lang>.vtt, "
+            f"{stem}.<lang>.srt")
+
+
+def test_a_video_without_transcript_is_reported_as_no_transcript_not_as_no_keyword(talk, tmp_path, capsys):
+    bare = tmp_path / "bare.mp4"
+    shutil.copy(talk.path, bare)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, bare, "-k", "smile", "-o", out)
+    assert code == 1 and "1 of 1 items failed" in err
+    assert "no keyword found" not in stdout
+    assert f"no transcript for bare.mp4 (looked for {NAMES('bare')} beside it)" in stdout
+    [row] = [r for r in _index(out) if r["status"] == "failed"]
+    assert row["error"].startswith(f"{bare}: no transcript (looked for {NAMES('bare')} in {tmp_path})")
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["no_transcript"] == [str(bare)]
+    # with a second video that has a transcript but no hit, both facts are said
+    other = tmp_path / "other.mp4"
+    shutil.copy(talk.path, other)
+    shutil.copy(talk.path.with_name("talk.en.vtt"), tmp_path / "other.en.vtt")
+    code, stdout, _ = _run(capsys, bare, other, "-k", "frown", "-o", tmp_path / "two")
+    assert code == 1
+    assert "no keyword found in 1 videos with a transcript (frown)" in stdout
+    assert f"no transcript for bare.mp4 (looked for {NAMES('bare')} beside it)" in stdout
+
+
 def test_seed_transcript_list_with_subject_fields_and_a_missing_video(talk, tmp_path, capsys):
     (tmp_path / "videos").mkdir()
     shutil.copy(talk.path, tmp_path / "videos" / "subj_001.mp4")
@@ -59,7 +86,7 @@ def test_bad_transcripts_and_videos_become_rows_and_the_run_goes_on(talk, tmp_pa
     assert code == 1 and "4 of 5 items failed" in err
     errors = {r["source"].rsplit("/", 1)[-1]: r["error"] for r in _index(out) if r["status"] == "failed"}
     assert "bad.srt:2: bad cue timing" in errors["bad.mp4"]
-    assert "no transcript found beside it" in errors["bare.mp4"]
+    assert f"bare.mp4: no transcript (looked for {NAMES('bare')} in {tmp_path})" in errors["bare.mp4"]
     assert "not a readable media file" in errors["broken.mp4"]
     assert "no video found for this transcript" in errors["orphan.en.vtt"]
     kept = list(ClipDataset(out, audio=False))  # good.mp4 went through: its two "smile" clips

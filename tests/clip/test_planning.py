@@ -47,6 +47,18 @@ def test_prefix_regex_substring_and_stem():
     assert len(find_hits(tl, ["smile"])) == 1
     assert len(find_hits(tl, ["smile"], use_stem=True)) == 3
     assert stem("surprised") == stem("surprise") == stem("surprises")
+
+
+def test_stem_is_snowball_english_so_every_form_of_a_verb_matches():
+    b = TimelineBuilder("t.vtt", "test")
+    forms = ["cry", "cried", "cries", "crying", "smile", "smiled", "smiling", "smiles", "crib", "smiley"]
+    b.add(0.0, 10.0, " ".join(forms), [(w, float(i), i + 0.5) for i, w in enumerate(forms)])
+    tl = b.finish()
+    for keyword in ("cry", "cried", "crying"):
+        assert [h.matched_text for h in find_hits(tl, [keyword], use_stem=True)] == forms[:4]
+    for keyword in ("smile", "smiling"):
+        assert [h.matched_text for h in find_hits(tl, [keyword], use_stem=True)] == forms[4:8]
+    assert [h.matched_text for h in find_hits(tl, ["cry"])] == ["cry"]  # only with --stem
     with pytest.raises(UsageError, match="regular expression"):
         find_hits(tl, ["(unclosed"], "regex")
 

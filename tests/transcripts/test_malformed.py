@@ -24,8 +24,21 @@ def test_vtt_bad_timing_names_the_line(tmp_path):
     assert _fails(tmp_path, "b.vtt", text).startswith("b.vtt:6: bad cue timing")
 
 
-def test_vtt_cue_without_timing(tmp_path):
-    assert _fails(tmp_path, "c.vtt", "WEBVTT\n\njust some text\n").startswith("c.vtt:3: cue without a timing line")
+def test_vtt_block_without_timing_is_skipped_with_a_warning_naming_the_line(tmp_path):
+    # as browsers do: a block with no "-->" in its first two lines is not a cue; the cues around it are read
+    p = tmp_path / "c.vtt"
+    p.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nplease smile\n\njust some text\nand more\n\n"
+                 "00:00:03.000 --> 00:00:04.000\nnow frown\n")
+    [tl] = load_transcript(p)
+    assert [w.text for w in tl.words] == ["please", "smile", "now", "frown"]
+    assert [(s.start, s.end) for s in tl.segments] == [(1.0, 2.0), (3.0, 4.0)]
+    [warning] = tl.warnings
+    assert warning.startswith("line 6: skipped a block without a timing line: 'just some text'")
+
+
+def test_vtt_bad_timing_after_a_skipped_block_still_fails_the_file(tmp_path):
+    text = "WEBVTT\n\nstray words\n\n00:00:01.000 --> 00:00:0x.000\nhi\n"
+    assert _fails(tmp_path, "c2.vtt", text).startswith("c2.vtt:5: bad cue timing '00:00:01.000 --> 00:00:0x.000'")
 
 
 def test_srt_bad_timing_names_the_line(tmp_path):

@@ -47,5 +47,5 @@ def _cue(block: list[tuple[int, str]], b: TimelineBuilder, path: str) -> None:
     end = parse_clock(m.group(2)) if m else None
     if start is None or end is None:
         raise TranscriptError(path, no, f"bad cue timing {line.strip()[:60]!r}", "expected hh:mm:ss,mmm --> hh:mm:ss,mmm")
-    body = " ".join(html.unescape(_TAGS.sub("", ln)) for _, ln in block[timing_at + 1:])
+    body = "\n".join(html.unescape(_TAGS.sub("", ln)) for _, ln in block[timing_at + 1:])  # lines: speaker marks
     b.add(start, end, body)

@@ -52,7 +52,9 @@ def _blocks(lines: list[str]):
         yield start, block
 
 
-def _cues(text: str, path: str):
+def _cues(text: str, path: str, warnings: list[str]):
+    """(timing line number, start, end, payload lines) per cue. A block with no timing line in its first two
+    lines is skipped with a warning, as browsers skip it; a timing line that does not parse fails the file."""
     lines = strip_bom(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not lines or not lines[0].startswith("WEBVTT"):
         raise TranscriptError(path, 1, "missing the WEBVTT header", "a WebVTT file starts with the line WEBVTT")
@@ -61,8 +63,9 @@ def _cues(text: str, path: str):
             continue
         timing_at = next((i for i, ln in enumerate(block[:2]) if "-->" in ln), None)
         if timing_at is None:
-            raise TranscriptError(path, first_no, f"cue without a timing line: {block[0][:60]!r}",
-                                  "cues look like: 00:00:01.000 --> 00:00:02.500")
+            warnings.append(f"line {first_no}: skipped a block without a timing line: {block[0].strip()[:60]!r} "
+                            "(cues look like: 00:00:01.000 --> 00:00:02.500)")
+            continue
         no = first_no + timing_at
         m = _TIMING.match(block[timing_at])
         start = parse_clock(m.group(1)) if m else None
@@ -91,9 +94,9 @@ def _timed_words(line: str, cue_start: float, path: str, no: int) -> list[tuple[
 
 @register_reader("webvtt", (".vtt",), _sniff, "WebVTT, incl. YouTube word-timed auto-captions")
 def read_webvtt(text: str, path: str) -> list[Timeline]:
-    cues = list(_cues(text, path))
-    word_timed = any(_INLINE_TS.search(ln) for _, _, _, payload in cues for ln in payload)
     b = TimelineBuilder(path, "webvtt")
+    cues = list(_cues(text, path, b.warnings))
+    word_timed = any(_INLINE_TS.search(ln) for _, _, _, payload in cues for ln in payload)
     if word_timed:
         _read_rolling(cues, b, path)
     else:
@@ -138,5 +141,5 @@ def _read_plain(cues, b: TimelineBuilder) -> None:
         while lines and prev_lines and lines[0] in prev_lines[-2:]:
             lines = lines[1:]  # roll-up caption repeating the previous cue's line
         if lines:
-            b.add(start, end, " ".join(lines))
+            b.add(start, end, "\n".join(lines))  # one line each: a speaker mark opens a line
             prev_lines = lines
