@@ -17,7 +17,7 @@ from typing import Any
 
 from faceexpr_cli.config.cards import ModelCard
 from faceexpr_cli.config.yaml_io import read_yaml
-from faceexpr_cli.errors import CheckpointError, ConfigError, MissingFileError, UnknownNameError, UsageError
+from faceexpr_cli.errors import CheckpointError, ConfigError, MissingFileError, UnknownNameError
 from faceexpr_cli.onnx.export import ModelSource
 from faceexpr_cli.safety import plain_name
 
@@ -129,10 +129,7 @@ def _choose(found: dict[str, ModelSource], models: list[str] | None, all_models:
                 raise UnknownNameError(f"model in {run_dir}", model, exportable)
             hits.update(match)
         return hits
-    if all_models or len(exportable) == 1:
-        return set(exportable)
-    raise UsageError(f"{run_dir} holds {len(exportable)} models ({', '.join(exportable)})",
-                     "pass --all to export them all, or --model NAME")
+    return set(exportable)  # every model of the run unless --model picks (``all_models`` is the default)
 
 
 def _feeds(src: ModelSource, found: dict[str, ModelSource], wanted: set[str]) -> bool:

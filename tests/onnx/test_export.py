@@ -165,9 +165,21 @@ def test_parity_failure_exits_1_naming_card_part_output_and_writes_report(toy_ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli", "ext"]  # nor beside the output
 
 
+def test_a_run_exports_every_model_by_default_and_model_picks_one(toy_run, toy_cards, tmp_path):
+    """`fx export-onnx RUN --out DIR` (the README's row) exports every model of the run, as --all does."""
+    assert main(["export-onnx", str(toy_run), "--out", str(tmp_path / "all"), "--latency-runs", "1"]) == 0
+    graphs = sorted(str(p.relative_to(tmp_path / "all")) for p in (tmp_path / "all").rglob("*.onnx"))
+    assert graphs == ["expression/expression.onnx", "tokenizer/tokenizer.onnx"]
+    for graph in graphs:
+        onnx.checker.check_model(str(tmp_path / "all" / graph))
+    assert main(["export-onnx", str(toy_run), "--model", "expression", "--out", str(tmp_path / "one"),
+                 "--latency-runs", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").glob("*.onnx")) == ["expression.onnx"]
+
+
 def test_bad_targets_are_one_line_usage_errors(toy_run, toy_cards, tmp_path, capsys):
-    assert main(["export-onnx", str(toy_run), "--out", str(tmp_path)]) == 2
-    assert "holds 2 models (expression, tokenizer)" in capsys.readouterr().err
+    assert main(["export-onnx", str(toy_run), "--model", "nope", "--out", str(tmp_path)]) == 2
+    assert "nope" in capsys.readouterr().err
     assert main(["export-onnx", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path)]) == 2
     assert main(["export-onnx", "toy-tokenizer", "--out", str(tmp_path)]) == 1  # no weights: says how
     assert "--random-init" in capsys.readouterr().err

@@ -19,9 +19,10 @@ def export_onnx(
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write <part>.fp16.onnx, checked with fp16_atol.")] = False,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch/--static",
                                                 help="Keep the card's dynamic axes, or fix every size.")] = True,
-    all_models: Annotated[bool, typer.Option("--all", help="Export every model in a run directory.")] = False,
-    model: Annotated[list[str] | None, typer.Option("--model", help="Models of a run to export, by role or card "
-                                                                    "(repeatable).")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Every model of a run directory (the default; "
+                                                           "kept for scripts that pass it).")] = False,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Only these models of a run, by role or card "
+                                                                    "(repeatable; default: all of them).")] = None,
     card: Annotated[str | None, typer.Option("--card", help="Card for a checkpoint that carries none.")] = None,
     tiny: Annotated[bool, typer.Option("--tiny", help="The card's tiny test variant, random init.")] = False,
     random_init: Annotated[bool, typer.Option("--random-init", help="Export a card with untrained weights.")] = False,
@@ -44,7 +45,8 @@ def export_onnx(
     report.failed.json.
 
     Examples:
-      [cyan]fx export-onnx runs/joint-tiny --all --out exported[/]
+      [cyan]fx export-onnx runs/joint-tiny --out exported[/] (every model of the run)
+      [cyan]fx export-onnx runs/joint-tiny --model expression --out exported[/]
       [cyan]fx export-onnx fomm-vox256 --tiny --out /tmp/fomm-onnx --fp16[/]
       [cyan]fx export-onnx runs/joint/expression.safetensors --out exported --static[/]
     """
