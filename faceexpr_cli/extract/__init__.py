@@ -2,7 +2,8 @@
 
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
-from faceexpr_cli.extract.records import read_features, read_index
+from faceexpr_cli.extract.records import read_features, read_index, read_tokens
 from faceexpr_cli.extract.run import ExtractResult, extract_features
 
-__all__ = ["ExpressionModel", "ExtractOptions", "ExtractResult", "extract_features", "read_features", "read_index"]
+__all__ = ["ExpressionModel", "ExtractOptions", "ExtractResult", "extract_features", "read_features", "read_index",
+           "read_tokens"]

@@ -24,7 +24,7 @@ class ExtractOptions:
     analysis_side: int = 480  # tracking decode size (long side)
     min_face: float = 0.0  # drop trajectories whose mean face side (source pixels) is smaller
     subject: str | int | None = None  # subject row (or name in the run's subjects.json) for the expression model
-    json_feats: bool = True  # tokens inside the per-video JSON too (the seed's layout); the .npz always has them
+    json_floats: bool = False  # tokens inside the per-video JSON too (the seed's `feats`); .npz and .parquet have them
     max_pixels: int = 4096 * 4096
 
     def validate(self) -> ExtractOptions:

@@ -2,8 +2,11 @@
 
 ::
 
-    OUT/features/<stem>-<id8>.json   the seed's layout: {video_path, label, traj: [[{frame_ind, feats, ...}]], ...}
+    OUT/features/<stem>-<id8>.json   the seed's layout: {video_path, label, traj: [[{frame_ind, time, box}]], ...}
+                                     (float token arrays only with --json-floats)
     OUT/features/<stem>-<id8>.npz    tokens (N, D) float32 and per-row frame_ind, time, traj, track_id, box
+    OUT/features/<stem>-<id8>.parquet  the same N rows as a table: traj, track_id, frame_ind, time, box and
+                                     tokens as float32 list columns (tokens_raw with --smooth)
     OUT/index/parts/<source id>.parquet   one row per video, written when the video is finished
     OUT/features.parquet             all rows, one per input
     OUT/stats.json                   counts, failures, timing, model and options
@@ -37,6 +40,7 @@ def schema():
     return pa.schema([
         ("source", pa.string()), ("source_id", pa.string()), ("label", pa.string()), ("label_id", pa.int64()),
         ("status", pa.string()), ("error", pa.string()), ("json", pa.string()), ("npz", pa.string()),
+        ("parquet", pa.string()),
         ("fps", pa.float64()), ("width", pa.int32()), ("height", pa.int32()), ("frames", pa.int64()),
         ("sampled_frames", pa.int64()), ("face_frames", pa.int64()), ("no_face_frames", pa.int64()),
         ("trajectories", pa.int32()), ("tokens", pa.int64()), ("token_dim", pa.int32()),
@@ -80,6 +84,48 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
+# .npz arrays that become table columns, in order; 2-D arrays become float32 list columns
+TOKEN_COLUMNS = ("traj", "track_id", "frame_ind", "time", "box", "tokens", "tokens_raw")
+
+
+def write_tokens_table(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    """One row per token of a video (the rows of its .npz): analysis tools read it without numpy."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {}
+    for name in TOKEN_COLUMNS:
+        if name not in arrays:
+            continue
+        a = np.ascontiguousarray(arrays[name])
+        if a.ndim == 2:  # (N, D) -> list<float32> per row, the values as they are (no float64 round trip)
+            values = pa.array(a.astype(np.float32, copy=False).reshape(-1), pa.float32())
+            columns[name] = pa.FixedSizeListArray.from_arrays(values, a.shape[1])
+        else:
+            columns[name] = pa.array(a)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    pq.write_table(pa.table(columns), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_tokens(path: str | Path) -> dict[str, np.ndarray]:
+    """A video's token table back as arrays named as in its .npz (list columns as (N, D) float32)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    out = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_fixed_size_list(col.type):
+            out[name] = col.flatten().to_numpy().reshape(len(col), col.type.list_size)
+        else:
+            out[name] = col.to_numpy()
+    return out
+
+
 def _write_table(rows: list[dict[str, Any]], path: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -112,7 +158,7 @@ def done_rows(out: Path, settings: str) -> dict[str, dict[str, Any]]:
             p.unlink(missing_ok=True)
             continue
         for row in rows:
-            files = [row[k] for k in ("json", "npz") if row.get(k)]
+            files = [row[k] for k in ("json", "npz", "parquet") if row.get(k)]
             if (row["status"] in DONE and row.get("settings") == settings
                     and all((out / f).is_file() for f in files)):
                 done[row["source"]] = row

@@ -85,11 +85,11 @@ def _tokenize(item: VideoItem, info, p: Plan, tracks: Tracks, model: ExpressionM
 
 
 def _document(item: VideoItem, info, p: Plan, model: ExpressionModel, opts: ExtractOptions,
-              npz_name: str | None) -> dict[str, Any]:
+              npz_name: str | None, table_name: str | None = None) -> dict[str, Any]:
     """The per-video JSON in the seed's layout, plus what a reader needs to interpret it."""
     traj = []
     for tr in p.trajectories:
-        feats = np.round(tr.tokens, 6).tolist() if opts.json_feats and tr.tokens is not None else None
+        feats = np.round(tr.tokens, 6).tolist() if opts.json_floats and tr.tokens is not None else None
         traj.append([{"frame_ind": int(f), "time": round(float(t), 4), "box": np.round(b, 1).tolist(),
                       "score": round(float(s), 3), **({"feats": feats[j]} if feats is not None else {})}
                      for j, (f, t, b, s) in enumerate(zip(tr.frames, tr.times, tr.boxes, tr.scores, strict=True))])
@@ -103,6 +103,7 @@ def _document(item: VideoItem, info, p: Plan, model: ExpressionModel, opts: Extr
                           "frames": len(tr), "end_reason": tr.end_reason} for tr in p.trajectories],
         "no_face_frames": [int(f) for f in p.no_face],
         "npz": npz_name,
+        "parquet": table_name,
     }
 
 
@@ -148,8 +149,11 @@ def extract_video(item: VideoItem, out: Path, model: ExpressionModel, opts: Extr
         _tokenize(item, info, p, tracks, model, opts, on_frames)
         arrays = _arrays(p)
         records.write_npz(out / f"{stem}.npz", arrays)
-        records.write_json(out / f"{stem}.json", _document(item, info, p, model, opts, Path(f"{stem}.npz").name))
-        return records.new_row(item, "ok", None, json=f"{stem}.json", npz=f"{stem}.npz", tokens=len(arrays["tokens"]),
+        records.write_tokens_table(out / f"{stem}.parquet", arrays)
+        records.write_json(out / f"{stem}.json", _document(item, info, p, model, opts, Path(f"{stem}.npz").name,
+                                                           Path(f"{stem}.parquet").name))
+        return records.new_row(item, "ok", None, json=f"{stem}.json", npz=f"{stem}.npz", parquet=f"{stem}.parquet",
+                               tokens=len(arrays["tokens"]),
                                token_dim=int(arrays["tokens"].shape[1]), seconds=time.perf_counter() - t0, **meta)
     except FxError as exc:
         log.warning("%s", exc.one_line())

@@ -18,13 +18,29 @@ def _one_line_error(capsys) -> str:
 def test_table_output_names_the_video_and_its_status(sample_video, tiny_export, tmp_path, capsys):
     out = tmp_path / "feats"
     assert main(["-q", "extract-feats", str(sample_video.path), "-m", str(tiny_export), "-o", str(out),
-                 "--stride", "10", "--no-json-feats"]) == 0
+                 "--stride", "10"]) == 0
     text = capsys.readouterr().out
     assert "talking_head.mp4" in text and " ok " in text and "(onnx)" in text, text
     assert "(10 tokens, 0 failed)" in " ".join(text.split())
     doc = json.loads(next((out / "features").glob("*.json")).read_text())
-    assert [sorted(e) for e in doc["traj"][0]] == [["box", "frame_ind", "score", "time"]] * 10  # --no-json-feats
+    assert [sorted(e) for e in doc["traj"][0]] == [["box", "frame_ind", "score", "time"]] * 10  # no floats
     assert (out / "features" / doc["npz"]).is_file()  # the tokens are in the .npz
+
+
+@pytest.mark.parametrize("flag", ["--json-floats", "--json-feats"])  # the old name still works
+def test_json_floats_put_the_tokens_in_the_json(flag, sample_video, tiny_export, tmp_path, capsys):
+    import numpy as np
+
+    from faceexpr_cli.extract import read_features
+
+    out = tmp_path / "feats"
+    assert main(["-q", "extract-feats", str(sample_video.path), "-m", str(tiny_export), "-o", str(out),
+                 "--stride", "10", flag]) == 0
+    doc = json.loads(next((out / "features").glob("*.json")).read_text())
+    arrays = read_features(out / "features" / doc["npz"])
+    feats = np.array([e["feats"] for traj in doc["traj"] for e in traj])
+    assert feats.shape == arrays["tokens"].shape == (10, 64)
+    np.testing.assert_allclose(feats, arrays["tokens"], atol=1e-6)  # rounded to 6 decimals
 
 
 @pytest.mark.parametrize("case, expected", [

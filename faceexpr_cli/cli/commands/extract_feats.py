@@ -47,15 +47,17 @@ def extract_feats(
                                                                           "(0: full frame).")] = 480,
     min_face: Annotated[float, typer.Option("--min-face", help="Drop trajectories whose mean face side is "
                                                                "smaller (source pixels).")] = 0.0,
-    json_feats: Annotated[bool, typer.Option("--json-feats/--no-json-feats", help="Also put the tokens in each "
-                                                                                  "video's JSON (seed layout).")] = True,
+    json_floats: Annotated[bool, typer.Option("--json-floats/--no-json-floats", "--json-feats/--no-json-feats",
+                                              help="Also put the tokens in each video's JSON as `feats` (the "
+                                                   "seed's layout; --json-feats is the old name). They are always "
+                                                   "in the .npz and the .parquet.")] = False,
     allow_cpu_fallback: Annotated[bool, typer.Option("--allow-cpu-fallback", help="ONNX: run on CPU when cuda "
                                                                                   "cannot load.")] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip videos already done in --out with "
                                                                       "the same model and options.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Expression tokens per face trajectory: a JSON + .npz per video, features.parquet, stats.json.
+    """Expression tokens per face trajectory: a JSON + .npz + .parquet per video, features.parquet, stats.json.
 
     Faces are tracked through each video; each track is a trajectory (a new one
     starts at a shot cut or when the face is lost), cropped square at the
@@ -75,7 +77,7 @@ def extract_feats(
     opts = ExtractOptions(stride=stride, smooth=smooth, smooth_hz=smooth_hz, margin=margin, batch_size=batch_size,
                           face_backend=face_backend, face_options=_face_options(face_opt or []),
                           detect_every=detect_every, detect_size=detect_size or None, min_face=min_face,
-                          subject=subject, json_feats=json_feats)
+                          subject=subject, json_floats=json_floats)
     result = extract_features(list(inputs), model, out, opts, backend=backend, device=device,
                               allow_cpu_fallback=allow_cpu_fallback, resume=resume, raise_on_failure=False)
     s = result.stats
