@@ -35,6 +35,7 @@ from faceexpr_cli.onnx.parts import (
     make_part_module,
     placeholder_card,
 )
+from faceexpr_cli.onnx.progress import PartProgress
 from faceexpr_cli.onnx.session import SessionConfig, create_session
 from faceexpr_cli.onnx.staging import FAILED_REPORT, REPORT, staging_dir, swap_in, write_failed, write_json
 from faceexpr_cli.safety import check_number, plain_name
@@ -149,9 +150,10 @@ def _check_batch_dynamic(proto: Any, part: OnnxPart, card: ModelCard, axes: list
 class _Exporter:
     """One export run: shared feeders (so a run's tokenizer feeds its expression transformer), one output root."""
 
-    def __init__(self, out: Path, opts: ExportOptions):
+    def __init__(self, out: Path, opts: ExportOptions, bar: Any = None):
         self.out = out
         self.opts = opts
+        self.bar = PartProgress(bar)
         checks = [("random", opts.batch)] + ([("sample", opts.batch)] if opts.sample_check else [])
         if opts.dynamic_batch:
             checks += [("random", 1), ("random", 3)]
@@ -179,6 +181,7 @@ class _Exporter:
         # Phase 1: every part in PyTorch on every check's inputs (this also feeds later parts and models).
         runs, errors = {}, {}
         for part in parts:
+            self.bar.stage(card.name, part.name, "PyTorch", steps=3 + 2 * opts.fp16, shown=src.export)
             try:
                 runs[part.name] = self._torch_cases(model, card, part)
             except FxError as exc:
@@ -208,6 +211,7 @@ class _Exporter:
                 entry = {"name": part.name, "ok": False, "error": exc.one_line()}
                 log.debug("%s.%s: %s", card.name, part.name, exc.one_line())  # reported once, at the end
             entry["seconds"] = round(time.perf_counter() - t, 2)
+            self.bar.done(card.name, part.name, entry["ok"])
             report["parts"].append(entry)
         report["ok"] = all(p.get("ok") for p in report["parts"])
         return report
@@ -231,7 +235,8 @@ class _Exporter:
     def part(self, module: Any, card: ModelCard, part: OnnxPart, cases: dict, folder: Path,
              sidecar: str) -> dict[str, Any]:
         opts = self.opts
-        log.info("exporting %s.%s", card.name, part.name)
+        log.debug("exporting %s.%s", card.name, part.name)
+        self.bar.stage(card.name, part.name, "exporting")
         example = cases[("random", opts.batch)][0]
         # Fresh copies: the exporter folds inputs that are the same tensor object into one graph input.
         proto = _export_proto(module, part, card, tuple(v.clone() for v in example.values()), opts)
@@ -240,8 +245,10 @@ class _Exporter:
         graphs.set_metadata(proto, sidecar, part.name, opts.tiny)
         path = folder / f"{part.name}.onnx"
         entry = {"name": part.name, "module": part.module}
+        self.bar.stage(card.name, part.name, "checking")
         entry.update(self._graph(proto, path, card, part, cases, part.atol, part.rtol))
         if opts.fp16:
+            self.bar.stage(card.name, part.name, "fp16: exporting and checking", advance=2)
             half = graphs.to_fp16(proto)
             entry["fp16"] = self._graph(half, folder / f"{part.name}.fp16.onnx", card, part, cases,
                                         part.fp16_atol, max(part.rtol, 1e-2))
@@ -373,8 +380,10 @@ def _export_all(sources: list[ModelSource], stage: Path, opts: ExportOptions, so
     import torch
 
     from faceexpr_cli import __version__
+    from faceexpr_cli.console import progress
 
-    exporter = _Exporter(stage, opts)
+    bar = progress()
+    exporter = _Exporter(stage, opts, bar)
     report: dict[str, Any] = {
         "fx_version": __version__, "source": source_label, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "opset": opts.opset, "dynamic_batch": opts.dynamic_batch, "fp16": opts.fp16, "simplified": opts.simplify,
@@ -382,12 +391,13 @@ def _export_all(sources: list[ModelSource], stage: Path, opts: ExportOptions, so
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
         "models": [],
     }
-    for src in sources:
-        try:
-            report["models"].append(exporter.model(src))
-        except FxError as exc:  # a model that cannot even be built: record it, go on with the others
-            log.debug("%s: %s", src.card.name, exc.one_line())
-            report["models"].append({"card": src.card.name, "ok": False, "error": exc.one_line(), "parts": []})
+    with bar:
+        for src in sources:
+            try:
+                report["models"].append(exporter.model(src))
+            except FxError as exc:  # a model that cannot even be built: record it, go on with the others
+                log.debug("%s: %s", src.card.name, exc.one_line())
+                report["models"].append({"card": src.card.name, "ok": False, "error": exc.one_line(), "parts": []})
     report["models"] = [m for m in report["models"] if m.get("export", True) or m.get("error")]
     report["ok"] = all(m["ok"] for m in report["models"])
     write_json(stage / REPORT, report)

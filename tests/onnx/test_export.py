@@ -184,3 +184,17 @@ def test_bad_targets_are_one_line_usage_errors(toy_run, toy_cards, tmp_path, cap
     assert main(["export-onnx", "toy-tokenizer", "--out", str(tmp_path)]) == 1  # no weights: says how
     assert "--random-init" in capsys.readouterr().err
     assert main(["export-onnx", "toy-tokenizer", "--tiny", "--device", "gpu", "--out", str(tmp_path)]) == 2
+
+
+def test_progress_on_stderr_names_each_part_and_its_stage_quiet_with_q(toy_cards, tmp_path, capsys):
+    from faceexpr_cli.config.cards import load_card
+
+    parts = [p.name for p in load_card("toy-tokenizer").onnx.parts]
+    assert main(["export-onnx", "toy-tokenizer", "--tiny", "--out", str(tmp_path / "a"), "--latency-runs", "1"]) == 0
+    captured = capsys.readouterr()
+    for part in parts:  # the final state of each part's row; the results table stays on stdout
+        assert f"toy-tokenizer.{part}: exported and checked" in captured.err
+        assert "exported and checked" not in captured.out
+    assert main(["-q", "export-onnx", "toy-tokenizer", "--tiny", "--out", str(tmp_path / "b"),
+                 "--latency-runs", "1"]) == 0
+    assert not any(part in capsys.readouterr().err for part in parts)
