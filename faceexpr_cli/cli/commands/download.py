@@ -129,11 +129,14 @@ def weights(
 ) -> None:
     """Download a model card's weights into the cache, verify the sha256, show the licence, print the path.
 
+    Weights that only a person can fetch (a Google Drive folder, ...) are not downloaded: fx prints where to get
+    the file and the exact path to put it at, and exits 1 until the file is there.
+
     Examples: [cyan]fx download weights dinov2-vits14[/], [cyan]fx download weights --list[/]
     """
     from faceexpr_cli.console import err, out, print_json, print_table
     from faceexpr_cli.download.weights import download_weights, list_weights
-    from faceexpr_cli.errors import UsageError
+    from faceexpr_cli.errors import UsageError, WeightsNotFoundError
 
     if list_:
         rows = list_weights()
@@ -149,19 +152,35 @@ def weights(
     except KeyboardInterrupt:
         err.print("interrupted: the partial download is kept and resumes on the next run", highlight=False)
         raise typer.Exit(130) from None
+    manual = [r for r in results if r.status == "manual"]
     for res in results:
-        if res.status == "packaged":
+        if res.status == "manual":
+            why = ("the file at its path is not the card's file (size or sha256 differ)" if Path(res.path).exists()
+                   else "its site needs a browser, so a person has to fetch it")
+            err.print(f"{res.card}/{res.source}: not downloaded: {why}", highlight=False, soft_wrap=True)
+            err.print(f"  get it from: {res.url}\n  file name:   {Path(res.path).name}\n  put it at:   {res.path}",
+                      highlight=False, soft_wrap=True)
+            if res.note:
+                err.print(f"  note: {res.note}", highlight=False, soft_wrap=True)
+        elif res.status == "packaged":
             err.print(f"{res.card}/{res.source}: ships in an installed package, nothing to download")
         else:
             verb = "already cached" if res.status == "cached" else "downloaded"
             check = "sha256 verified" if res.verified else "no sha256 in the card: not verified"
             err.print(f"{res.card}/{res.source}: {verb}, {check}")
-        err.print(f"licence: {res.licence}" + (f" ({res.note})" if res.note else ""))
+        err.print(f"licence: {res.licence}" + (f" ({res.note})" if res.note and res.status != "manual" else ""),
+                  highlight=False, soft_wrap=True)
     if json_out:
         print_json([r.to_dict() for r in results])
     else:
         for res in results:
-            out.print(res.path)
+            if res.status != "manual":
+                out.print(res.path, highlight=False, soft_wrap=True)
+    if manual:
+        first = manual[0]
+        others = f" (and {len(manual) - 1} more above)" if len(manual) > 1 else ""
+        raise WeightsNotFoundError(f"weights '{first.source}' for '{first.card}' must be fetched by hand{others}",
+                                   f"put {Path(first.path).name} at {first.path}, as above")
 
 
 def register(app: typer.Typer) -> None:
