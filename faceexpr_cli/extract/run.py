@@ -20,6 +20,7 @@ from faceexpr_cli.extract.inputs import expand
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
 from faceexpr_cli.extract.video import extract_video
+from faceexpr_cli.inputs import require_inputs
 from faceexpr_cli.runlock import output_lock
 
 
@@ -40,6 +41,7 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
                      allow_cpu_fallback: bool = False, resume: bool = True,
                      raise_on_failure: bool = True) -> ExtractResult:
     """Expression tokens per face trajectory for every input video (see docs/extract.md)."""
+    require_inputs(inputs)  # a mistyped video is one line before the model loads, and --out is not made
     opts = (options or ExtractOptions()).validate()
     out = Path(out)
     if not isinstance(model, ExpressionModel):  # a bad model folder fails before anything is written

@@ -139,3 +139,12 @@ def test_keys_from_odd_file_names_are_plain(talk, tmp_path, capsys):
 
         with tarfile.open(shard) as tar:
             assert all(KEY.fullmatch(n.rsplit(".", 1)[0]) and os.sep not in n for n in tar.getnames())
+
+
+def test_a_missing_input_is_one_line_and_leaves_no_out_folder(talk, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args in (["missing.mp4", "-k", "smile"], [str(talk.path), "missing.mp4", "--random", "2"]):
+        assert main(["clip", *args, "-o", "X"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.splitlines() == ["error: input not found: missing.mp4 (check the path)"]
+        assert not (tmp_path / "X").exists()

@@ -37,3 +37,15 @@ def test_bad_manifests_and_missing_inputs(tmp_path):
     assert "no video column" in exc.value.one_line() and "path" in exc.value.one_line()
     with pytest.raises(MissingFileError):
         expand_inputs([tmp_path / "nope.mp4"])
+
+
+@pytest.mark.parametrize("given", [["missing.mp4"], ["real.mp4", "missing.mp4"]])
+def test_a_missing_input_is_one_line_and_leaves_no_out_folder(given, tmp_path, capsys, monkeypatch):
+    from faceexpr_cli.cli.app import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real.mp4").write_bytes(b"x")  # never opened: the check comes before any work
+    assert main(["crop", *given, "--out", "X"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == ["error: input not found: missing.mp4 (check the path)"]
+    assert not (tmp_path / "X").exists()

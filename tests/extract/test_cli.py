@@ -43,6 +43,16 @@ def test_json_floats_put_the_tokens_in_the_json(flag, sample_video, tiny_export,
     np.testing.assert_allclose(feats, arrays["tokens"], atol=1e-6)  # rounded to 6 decimals
 
 
+@pytest.mark.parametrize("model", ["export", "missing"])
+def test_a_missing_input_is_one_line_before_the_model_and_leaves_no_out_folder(model, sample_video, tiny_export,
+                                                                              tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    m = str(tiny_export) if model == "export" else "RUN"  # a missing input is named even when --model is wrong
+    assert main(["extract-feats", str(sample_video.path), "missing.mp4", "-m", m, "-o", "X"]) == 2
+    assert _one_line_error(capsys) == "error: input not found: missing.mp4 (check the path)"
+    assert not (tmp_path / "X").exists()
+
+
 @pytest.mark.parametrize("case, expected", [
     ("missing", "model directory not found: {m}"),
     ("plain", "{m} is neither a training run (no checkpoints/) nor an ONNX export (no report.json)"),

@@ -91,8 +91,10 @@ def clip(
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json
     from faceexpr_cli.errors import BatchFailures, UsageError
+    from faceexpr_cli.inputs import require_inputs
     from faceexpr_cli.safety import check_number
 
+    require_inputs(inputs)  # first: a missing input is one line and no --out folder
     if rules not in RULES:
         raise UsageError(f"unknown rules '{rules}'", f"use one of: {', '.join(RULES)}")
     given = {"match": match, "anchor": anchor, "offset": offset, "frames": frames, "end_margin": end_margin,

@@ -68,7 +68,9 @@ def crop(
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
     from faceexpr_cli.crop import CropOptions, crop_videos
+    from faceexpr_cli.inputs import require_inputs
 
+    require_inputs(inputs)  # before crop_videos makes --out: a missing input leaves no empty folder
     opts = CropOptions(size=size, mode=mode, margin=margin, out_of_frame=out_of_frame, fill=fill, min_face=min_face,
                        min_duration=min_duration, max_duration=max_duration, single_face=single_face,
                        score_threshold=score_threshold, backend=face_backend,
