@@ -1,4 +1,5 @@
-"""FOMM checkpoints in the original layout: read, check against a model (with a readable summary), write.
+"""FOMM checkpoints in the original layout: read, check against a model (with a readable summary), write; and the
+frame size an original FOMM YAML gives (``dataset_params.frame_shape``), which the model was trained at.
 
 The layout is the original ``Logger.save_cpk``'s: ``{kp_detector, generator, discriminator, optimizer_generator,
 optimizer_discriminator, optimizer_kp_detector, epoch}``; our files add ``card`` (the model card as a dict), which
@@ -10,10 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from faceexpr_cli.errors import CheckpointError, MissingFileError
+from faceexpr_cli.errors import CheckpointError, ConfigError, MissingFileError
 from faceexpr_cli.safety import plain_name
 
 REQUIRED = ("kp_detector", "generator")
+
+
+def config_frame_size(config: str | Path | None) -> int | None:
+    """The square frame size of an original FOMM YAML (``dataset_params.frame_shape``: ``[256, 256, 3]`` for
+    vox-256), or None for a card, a YAML without it, or no config at all."""
+    from faceexpr_cli.builders.fomm import is_original_config
+    from faceexpr_cli.config.yaml_io import read_yaml
+
+    path = Path(config) if config is not None else None
+    if path is None or path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return None
+    data = read_yaml(path)
+    if not is_original_config(data):
+        return None
+    shape = (data.get("dataset_params") or {}).get("frame_shape")
+    if shape is None:
+        return None
+    if (not isinstance(shape, list) or len(shape) not in (2, 3)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise ConfigError(f"{path}: dataset_params.frame_shape {shape!r} is not [height, width, channels]",
+                          "write it as the original does, e.g. [256, 256, 3]")
+    if shape[0] != shape[1]:
+        raise ConfigError(f"{path}: dataset_params.frame_shape {shape!r} is not square",
+                          "FOMM works on square frames; pass --size N to choose one")
+    return int(shape[0])
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

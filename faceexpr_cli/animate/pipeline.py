@@ -56,7 +56,22 @@ class AnimateOptions:
             raise UsageError("--paste-back needs --crop auto", "add --crop auto")
         check_policy(self.on_missing_face)
         check_engine_options(self.engine, self.engine_options)
+        check_size(self.engine, self.engine_options)
         return self
+
+
+def check_size(engine: str, options) -> None:
+    """``--size`` (``options.extra["size"]``): a number in range, for an engine that works at one square size."""
+    from faceexpr_cli.animate.engines import ENGINES
+    from faceexpr_cli.safety import check_number
+
+    size = options.extra.get("size")
+    if size is None:
+        return
+    check_number(size, "--size", minimum=32, maximum=4096)
+    if ENGINES.get(engine).size is None:
+        raise UsageError(f"--size applies to engines that work at one square size (fomm), not '{engine}'",
+                         "leave --size out: this engine works at the image's own size")
 
 
 @dataclass

@@ -48,7 +48,12 @@ class FommEngine(Engine):
         super().__init__(options)
         import torch
 
-        from faceexpr_cli.animate.checkpoints import card_in, load_fomm_checkpoint, read_checkpoint
+        from faceexpr_cli.animate.checkpoints import (
+            card_in,
+            config_frame_size,
+            load_fomm_checkpoint,
+            read_checkpoint,
+        )
         from faceexpr_cli.builders import build_model
         from faceexpr_cli.builders.fomm import card_for_config
         from faceexpr_cli.weights import find_weights
@@ -67,7 +72,13 @@ class FommEngine(Engine):
             self.model = build_model(self.card, tiny=options.tiny).eval()
             log.warning("fomm: random weights (--checkpoint random): the output shows the pipeline, not a face")
             self.weights = "random"
-        self.size = int(self.card.input.size) if self.card.input and isinstance(self.card.input.size, int) else 256
+        card_size = int(self.card.input.size) if self.card.input and isinstance(self.card.input.size, int) else 256
+        # --size, else the original YAML's dataset_params.frame_shape, else the card's input size
+        self.size = int(options.extra.get("size") or config_frame_size(options.config) or card_size)
+        self.resized = self.size != card_size
+        if self.resized and self.card.input is not None:  # the card travels with exports: it says the real size
+            self.card = self.card.model_copy(
+                update={"input": self.card.input.model_copy(update={"size": self.size})})
         self.device = torch.device(options.device if options.backend == "torch" else "cpu")
         self.model.to(self.device)
         self._kp = self._gen = None
@@ -87,9 +98,10 @@ class FommEngine(Engine):
         from faceexpr_cli.onnx.session import SessionConfig
         from faceexpr_cli.onnx.sources import differs_from_shipped
 
-        # An original FOMM YAML or our checkpoint's card may change the number of key points: their graphs take
-        # the sizes the built model really has; the shipped card's shapes are checked as written.
-        derive = self.card.name not in list_cards() or differs_from_shipped(self.card)
+        # An original FOMM YAML or our checkpoint's card may change the number of key points, and --size or a
+        # frame_shape the frame size: their graphs take the sizes the built model really has; the shipped card's
+        # shapes are checked as written.
+        derive = self.card.name not in list_cards() or differs_from_shipped(self.card) or self.resized
         weights = None if self.weights == "random" else Path(self.weights)
         source = ModelSource(self.card, weights=weights, model=self.model, derive_shapes=derive)
         session = SessionConfig(device=self.options.device,

@@ -21,6 +21,9 @@ CheckpointOpt = Annotated[str | None, typer.Option(
     "'random' for random weights.")]
 ConfigOpt = Annotated[str | None, typer.Option(
     "--config", help="Model card name/path or an original FOMM YAML (its model_params). Default: fomm-vox256.")]
+SizeOpt = Annotated[int | None, typer.Option(
+    "--size", help="fomm: the square frame size the model runs at. Default: the --config YAML's "
+    "dataset_params.frame_shape, else the card's size (256).", show_default=False)]
 BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
@@ -32,11 +35,12 @@ FallbackOpt = Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --
                                            "the GPU provider is not available instead of failing.")]
 
 
-def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False):
+def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False, size=None):
     from faceexpr_cli.animate.engines import EngineOptions
 
     return EngineOptions(checkpoint=checkpoint, config=config, backend=backend, device=device, batch=batch,
-                         face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback)
+                         face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback,
+                         extra={} if size is None else {"size": size})
 
 
 @animate_app.callback()
@@ -48,6 +52,7 @@ def animate(
     engine: EngineOpt = "landmarks",
     checkpoint: CheckpointOpt = None,
     config: ConfigOpt = None,
+    size: SizeOpt = None,
     relative: Annotated[bool, typer.Option("--relative/--absolute", help="Motion relative to the reference "
                                            "frame (default) or the driver's absolute pose/shape.")] = True,
     adapt_scale: Annotated[bool, typer.Option("--adapt-scale", help="Scale motion by the convex-hull area "
@@ -105,7 +110,7 @@ def animate(
                           paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
                           on_missing_face=on_missing_face, max_pixels=max_pixels,
                           engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
-                                                         allow_cpu_fallback))
+                                                         allow_cpu_fallback, size))
     result = run(source, driving, out, opts)
     if json_out:
         print_json(result.to_dict())
@@ -124,6 +129,7 @@ def animate_eval(
     engine: EngineOpt = "landmarks",
     checkpoint: CheckpointOpt = None,
     config: ConfigOpt = None,
+    size: SizeOpt = None,
     every: Annotated[int, typer.Option("--every", min=1, help="Landmark/identity metrics on every N-th frame.")] = 1,
     max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = 4096 * 4096,
@@ -140,11 +146,13 @@ def animate_eval(
     [cyan]fx animate eval test/*.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --every 5 --json[/]
     """
     from faceexpr_cli.animate.evaluate import EvalOptions, evaluate
+    from faceexpr_cli.animate.pipeline import check_size
     from faceexpr_cli.console import print_json, print_table
 
     opts = EvalOptions(engine=engine, every=every, max_frames=max_frames, max_pixels=max_pixels,
                        engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
-                                                      allow_cpu_fallback))
+                                                      allow_cpu_fallback, size))
+    check_size(engine, opts.engine_options)
     summary = evaluate(list(videos), out, opts, raise_on_failure=False)
     if json_out:
         print_json(summary)
