@@ -28,7 +28,8 @@ def clip(
                                                  min=1)] = None,
     match: Annotated[str | None, typer.Option(help="word (whole words; default), prefix, regex, or substring "
                                                    "(the seed's).", show_default=False)] = None,
-    stem: Annotated[bool, typer.Option("--stem", help="Match word forms: 'smile' also hits 'smiled'.")] = False,
+    stem: Annotated[bool, typer.Option("--stem", help="Match word forms (Snowball English stemmer): 'cry' "
+                                                   "also hits 'cried', 'cries', 'crying'.")] = False,
     anchor: Annotated[str | None, typer.Option(help="word-start (default), word-end, segment-start or "
                                                     "next-segment.", show_default=False)] = None,
     offset: Annotated[float | None, typer.Option(help="Seconds added to the anchor [default: 0].",
