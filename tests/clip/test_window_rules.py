@@ -106,3 +106,77 @@ def test_plan_windows_merges_two_near_hits_into_one_window_with_both():
     assert [h["keyword"] for h in windows[0].hits] == ["smile", "look"]
     windows, _ = plan_windows(tl, hits, WindowSpec(post=1.0, merge=False), duration=10.0, fps=25.0)
     assert [(w.start, w.end) for w in windows] == [(1.0, 2.0), (1.4, 2.4)]
+
+
+@pytest.mark.parametrize("field,flag", [("offset", "--offset"), ("pre", "--pre"), ("post", "--post"),
+                                        ("frames", "--frames"), ("min_duration", "--min-duration"),
+                                        ("max_duration", "--max-duration"), ("end_margin", "--end-margin")])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.5])
+def test_window_spec_refuses_bad_numbers_naming_the_option(field, flag, value):
+    from faceexpr_cli.errors import UsageError
+
+    if field == "offset" and value == -0.5:
+        WindowSpec(offset=-0.5).check()  # a negative offset is allowed (before the anchor)
+        return
+    with pytest.raises(UsageError) as err:
+        WindowSpec(**{field: value}).check()
+    assert err.value.message.startswith(f"{flag} must be")
+
+
+def test_window_spec_bounds():
+    from faceexpr_cli.errors import UsageError
+
+    WindowSpec(pre=0.0, post=0.5, min_duration=0.0, end_margin=0.0).check()
+    with pytest.raises(UsageError, match="--frames"):
+        WindowSpec(frames=0).check()
+    with pytest.raises(UsageError, match="--max-duration"):
+        WindowSpec(max_duration=0.0).check()
+    with pytest.raises(UsageError, match="--min-duration is larger"):
+        WindowSpec(min_duration=3.0, max_duration=2.0).check()
+    with pytest.raises(UsageError, match="empty"):
+        WindowSpec(pre=0.0, post=0.0).check()
+
+
+def _hit(start, end=None, segment=0, word=0):
+    return Hit("k", "k", word, word, segment, start, start + 0.2 if end is None else end)
+
+
+def _plan(hits, duration=10.0, fps=10.0, **spec):
+    return plan_windows(_timeline(), hits, WindowSpec(**spec), duration=duration, fps=fps)
+
+
+def test_the_offset_falls_back_only_when_the_clip_would_run_past_the_end():
+    windows, _ = _plan([_hit(2.0)], offset=1.0)
+    assert [(w.start, w.end) for w in windows] == [(3.0, 4.0)] and "fallback" not in windows[0].hits[0]
+    windows, _ = _plan([_hit(8.0)], offset=1.0)  # ends exactly at the video's end: no fallback
+    assert [(w.start, w.end) for w in windows] == [(9.0, 10.0)] and "fallback" not in windows[0].hits[0]
+    windows, _ = _plan([_hit(8.5)], offset=1.0, pre=0.2)  # 9.3 + 1.2 > 10: the offset goes backwards
+    assert [(w.start, w.end) for w in windows] == [(7.3, 8.5)] and windows[0].hits[0]["fallback"] is True
+    windows, _ = _plan([_hit(8.5)], offset=1.0, fallback=False)
+    assert [(w.start, w.end) for w in windows] == [(9.5, 10.0)]
+    windows, _ = _plan([_hit(9.5)], offset=0.0)  # no offset: nothing to fall back on, the clip is cut at the end
+    assert [(w.start, w.end) for w in windows] == [(9.5, 10.0)] and "fallback" not in windows[0].hits[0]
+    windows, _ = _plan([_hit(0.5)], offset=1.0, duration=1.2)  # backwards past 0 starts at 0
+    assert [(w.start, w.end) for w in windows] == [(0.0, 1.0)]
+
+
+def test_dropped_hits_keep_their_description_and_the_others_still_count():
+    windows, dropped = _plan([_hit(10.0), _hit(12.0), _hit(1.0)])
+    assert [(d.reason, d.hit["start"]) for d in dropped] == [("anchor_past_video_end", 10.0),
+                                                            ("anchor_past_video_end", 12.0)]
+    assert [(w.start, w.end) for w in windows] == [(1.0, 2.0)]
+    tl = _timeline()  # the last segment has no next segment to anchor on
+    last = Hit("look", "look", 4, 4, 1, 2.7, 2.9)
+    first = Hit("smile", "smile", 1, 1, 0, 1.0, 1.3)
+    windows, dropped = plan_windows(tl, [last, first], WindowSpec(anchor="next-segment"), 10.0, 10.0)
+    assert [d.reason for d in dropped] == ["no_next_segment"] and dropped[0].hit["matched_text"] == "look"
+    assert [(w.start, w.end) for w in windows] == [(2.5, 3.5)]
+
+
+def test_a_one_frame_window_at_the_end_is_kept_shorter_ones_are_dropped_with_why():
+    windows, dropped = _plan([_hit(9.9)])  # one frame before the end
+    assert [(round(w.start, 6), w.end) for w in windows] == [(9.9, 10.0)] and dropped == []
+    windows, dropped = _plan([_hit(1.0)], min_duration=2.0)  # 1 s asked, 2 s required
+    assert windows == [] and [d.reason for d in dropped] == ["too_short"]
+    windows, dropped = _plan([_hit(9.5)], frames=10)  # a fixed-length clip that the end cuts short
+    assert windows == [] and [d.reason for d in dropped] == ["window_past_end"]
