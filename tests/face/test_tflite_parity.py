@@ -128,7 +128,8 @@ def test_torch_graph_matches_litert(mediapipe_files, source):
 
 
 @pytest.mark.filterwarnings("ignore:Constant folding")
-def test_onnx_export_matches_torch(mediapipe_files, tmp_path):
+@pytest.mark.parametrize("source", ["detector_short", "face_mesh"])
+def test_onnx_export_matches_torch(mediapipe_files, tmp_path, source):
     """The torch graph exports (legacy exporter, dynamic batch) and ONNX Runtime gives the same numbers."""
     import onnx
     import onnxruntime as ort
@@ -136,18 +137,18 @@ def test_onnx_export_matches_torch(mediapipe_files, tmp_path):
 
     from faceexpr_cli.builders.tflite import load_tflite
 
-    graph = load_tflite(mediapipe_files["detector_short"])
-    batch = torch.from_numpy(_images("detector_short", 128).astype(np.float32))
-    out = tmp_path / "detector_short.onnx"
-    torch.onnx.export(graph, (batch[:1],), str(out), input_names=["input"],
-                      output_names=["regressors", "classificators"], opset_version=18, dynamo=False,
-                      dynamic_axes={"input": {0: "batch"}, "regressors": {0: "batch"}, "classificators": {0: "batch"}})
+    graph = load_tflite(mediapipe_files[source])
+    batch = torch.from_numpy(_images(source, SIZES[source]).astype(np.float32))
+    out = tmp_path / f"{source}.onnx"
+    torch.onnx.export(graph, (batch[:1],), str(out), input_names=["input"], output_names=["a", "b"],
+                      opset_version=18, dynamo=False,
+                      dynamic_axes={"input": {0: "batch"}, "a": {0: "batch"}, "b": {0: "batch"}})
     onnx.checker.check_model(str(out))
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": batch.numpy()})
     with torch.inference_mode():
         want = [o.numpy() for o in graph(batch)]
-    _assert_close(got, want, "onnx detector_short batch 3")
+    _assert_close(got, want, f"onnx {source} batch 3")
 
 
 def test_unsupported_files_are_one_line_errors(tmp_path):
@@ -160,3 +161,32 @@ def test_unsupported_files_are_one_line_errors(tmp_path):
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(CheckpointError, match="not a TFLite model"):
         load_tflite(bad)
+
+
+def test_same_padding_puts_the_extra_pixel_after():
+    from faceexpr_cli.nn.tflite_graph import same_padding
+
+    assert same_padding(128, 5, 2, 1) == (1, 2)  # out 64: (63 * 2 + 5) - 128 = 3
+    assert same_padding(64, 3, 1, 1) == (1, 1)
+    assert same_padding(96, 2, 2, 1) == (0, 0)
+    assert same_padding(7, 3, 2, 2) == (2, 2)  # dilated: span 5, out 4: 3 * 2 + 5 - 7 = 4
+
+
+@pytest.mark.parametrize("align_corners,half_pixel", [(False, True), (True, False)])
+def test_bilinear_rows_match_torch_interpolate(align_corners, half_pixel):
+    import torch
+    import torch.nn.functional as F
+
+    from faceexpr_cli.nn.tflite_graph import bilinear_matrix
+
+    x = torch.arange(6.0).reshape(1, 1, 6) ** 2
+    want = F.interpolate(x, size=13, mode="linear", align_corners=align_corners)[0, 0]
+    got = bilinear_matrix(6, 13, align_corners, half_pixel) @ x[0, 0]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+def test_bilinear_legacy_rule_samples_at_dst_times_scale():
+    from faceexpr_cli.nn.tflite_graph import bilinear_matrix
+
+    m = bilinear_matrix(3, 6, False, False)  # src = dst / 2, the last rows clamp to the last pixel
+    assert m.tolist() == [[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1], [0, 0, 1]]
