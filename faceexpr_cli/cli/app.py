@@ -13,14 +13,17 @@ from faceexpr_cli.console import err, setup_logging
 from faceexpr_cli.errors import FxError
 from faceexpr_cli.registry import import_submodules
 
+HELP_NAMES = ["-h", "--help"]
+
 app = typer.Typer(
     name="fx",
-    help="faceexpr: from raw talking-face video to clean face clips, expression models and ONNX.",
+    help="faceexpr: from raw talking-face video to clean face clips, expression models and ONNX.\n\n"
+    "Examples: [cyan]fx doctor[/], [cyan]fx demo --out demo-out[/], [cyan]fx models list[/]",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": HELP_NAMES},
 )
 
 
@@ -49,6 +52,25 @@ def _register_commands() -> None:
         module.register(app)
 
 
+def _flags_without_metavar(command, names: list[str]) -> None:
+    """Boolean flags take no value, but Typer's rich help prints ``<bool>`` after them as if they did: an empty
+    metavar for every flag (``--x/--no-x`` and ``--help`` included; counters such as ``-v`` keep ``<int>``)."""
+    help_option = command.get_help_option(typer.Context(command, help_option_names=names))
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False) and param.metavar is None:
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _flags_without_metavar(sub, names)
+
+
+def cli():
+    """The Click command Typer builds from ``app`` (``typer.main.get_command``), with flags shown without a
+    metavar; ``main`` runs it, and tests can parse with it."""
+    command = typer.main.get_command(app)
+    _flags_without_metavar(command, HELP_NAMES)
+    return command
+
+
 _register_commands()
 
 
@@ -63,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run fx; returns the exit code. Typed errors become one line on stderr (``FX_DEBUG=1``: the traceback)."""
     setup_logging(0)
     try:
-        app(args=argv, prog_name="fx")
+        cli()(args=argv, prog_name="fx")
     except SystemExit as exc:
         code = exc.code
         if code == 130:  # Typer turns a KeyboardInterrupt that no command handled into Exit(130), silently

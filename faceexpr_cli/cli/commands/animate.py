@@ -10,9 +10,9 @@ import typer
 from faceexpr_cli.cli.options import JsonOpt, OverridesArg
 
 animate_app = typer.Typer(
-    help="Animate a portrait with a driving video or image (engines: landmarks, fomm).",
     invoke_without_command=True,
     no_args_is_help=False,
+    subcommand_metavar="",  # `fx animate [OPTIONS]` animates; `fx animate eval` is listed under Commands
 )
 
 EngineOpt = Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights) or fomm (First Order Motion).")]
@@ -81,16 +81,18 @@ def animate(
     allow_cpu_fallback: FallbackOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Animate the face in --source with the motion of --driving.
+    """Animate a portrait with a driving video or image (engines: landmarks, fomm).
+
+    The face in --source moves as the face in --driving does; `fx animate eval` measures reconstruction.
 
     Examples:
-    [cyan]fx animate -s portrait.png -d talk.mp4 -o result.mp4[/] (landmarks engine, no weights),
-    [cyan]fx animate -s photo.jpg -d phone.mp4 -o out.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --crop auto
-    --paste-back[/],
-    [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-256.yaml --checkpoint vox-cpk.pth.tar
-    --find-best-frame --adapt-scale --side-by-side[/],
-    [cyan]fx animate -s a.png -d walk-off.mp4 -o r.mp4 --on-missing-face neutral --json[/],
-    [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
+      [cyan]fx animate -s portrait.png -d talk.mp4 -o result.mp4[/] (landmarks engine, no weights)
+      [cyan]fx animate -s a.png -d smile.png -o r.png[/] (one driving image gives a PNG)
+      [cyan]fx animate -s photo.jpg -d phone.mp4 -o out.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --crop auto --paste-back[/]
+      [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-256.yaml --checkpoint vox-cpk.pth.tar --find-best-frame --adapt-scale --side-by-side[/]
+      [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-128.yaml --checkpoint random --size 128[/]
+      [cyan]fx animate -s a.png -d walk-off.mp4 -o r.mp4 --on-missing-face neutral --json[/]
+      [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -142,8 +144,9 @@ def animate_eval(
 ) -> None:
     """Reconstruction metrics (source = first frame, rebuild every frame): L1, AKD, AED.
 
-    Examples: [cyan]fx animate eval clips/ --out eval/[/],
-    [cyan]fx animate eval test/*.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --every 5 --json[/]
+    Examples:
+      [cyan]fx animate eval clips/ --out eval/[/]
+      [cyan]fx animate eval a.mp4 b.mp4 --engine fomm --checkpoint vox-cpk.pth.tar --every 5 --json[/]
     """
     from faceexpr_cli.animate.evaluate import EvalOptions, evaluate
     from faceexpr_cli.animate.pipeline import check_size

@@ -8,8 +8,11 @@ import typer
 
 from faceexpr_cli.cli.options import JsonOpt, OverridesArg
 
-models_app = typer.Typer(help="Model cards: what each model is, its inputs, outputs, ONNX spec and weights.", no_args_is_help=True)
-recipes_app = typer.Typer(help="Recipes: validated YAML that configures training runs and the demo.", no_args_is_help=True)
+models_app = typer.Typer(help="Model cards: what each model is, its inputs, outputs, ONNX spec and weights.\n\n"
+                          "Examples: [cyan]fx models list[/], [cyan]fx models show fomm-vox256[/]", no_args_is_help=True)
+recipes_app = typer.Typer(help="Recipes: validated YAML that configures training runs and the demo.\n\n"
+                           "Examples: [cyan]fx recipes list[/], [cyan]fx recipes show demo video.seconds=2[/]",
+                           no_args_is_help=True)
 
 
 def _short(text: str, width: int = 28) -> str:
@@ -22,7 +25,10 @@ def _short(text: str, width: int = 28) -> str:
 
 @models_app.command("list")
 def models_list(json_out: JsonOpt = False) -> None:
-    """List model cards. Example: [cyan]fx models list[/]"""
+    """List model cards.
+
+    Examples: [cyan]fx models list[/], [cyan]fx models list --json[/]
+    """
     from faceexpr_cli.config.cards import list_cards, load_card
     from faceexpr_cli.console import print_json, print_table
 
@@ -43,7 +49,10 @@ def models_show(
     overrides: OverridesArg = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show one card, validated, with optional key=value overrides. Example: [cyan]fx models show NAME[/]"""
+    """Show one card, validated, with optional key=value overrides.
+
+    Examples: [cyan]fx models show fomm-vox256[/], [cyan]fx models show fomm-vox256 input.size=128 --json[/]
+    """
     import yaml
 
     from faceexpr_cli.config.cards import load_card
@@ -59,7 +68,10 @@ def models_show(
 
 @recipes_app.command("list")
 def recipes_list(json_out: JsonOpt = False) -> None:
-    """List recipes with the command that launches each. Example: [cyan]fx recipes list[/]"""
+    """List recipes with the command that launches each.
+
+    Examples: [cyan]fx recipes list[/], [cyan]fx recipes list --json[/]
+    """
     from faceexpr_cli.config.recipes import recipe_launch_line, recipe_paths
     from faceexpr_cli.config.yaml_io import read_yaml
     from faceexpr_cli.console import print_json, print_table
@@ -82,7 +94,7 @@ def recipes_show(
 ) -> None:
     """Show a recipe resolved with its defaults and overrides.
 
-    Example: [cyan]fx recipes show demo video.seconds=2[/]
+    Examples: [cyan]fx recipes show demo video.seconds=2[/], [cyan]fx recipes show fomm-tiny --json[/]
     """
     from faceexpr_cli.config.recipes import dump_recipe, load_recipe
     from faceexpr_cli.console import out, print_json

@@ -28,8 +28,9 @@ download_app = typer.Typer(
     cls=_FetchByDefault,
     no_args_is_help=True,
     help="Resumable, verified downloads of source videos, files and model weights.\n\n"
-    "[cyan]fx download MANIFEST --out DEST[/] (short for [cyan]fx download fetch ...[/]), "
-    "[cyan]fx download weights NAME[/], [cyan]fx download weights --list[/].",
+    "fx download MANIFEST --out DEST is short for fx download fetch MANIFEST --out DEST.\n\n"
+    "Examples: [cyan]fx download urls.txt --out data/raw[/], [cyan]fx download weights dinov2-vits14[/], "
+    "[cyan]fx download weights --list[/]",
 )
 
 _VIDEO = "Video sites (yt-dlp)"
