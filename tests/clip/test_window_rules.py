@@ -180,3 +180,25 @@ def test_a_one_frame_window_at_the_end_is_kept_shorter_ones_are_dropped_with_why
     assert windows == [] and [d.reason for d in dropped] == ["too_short"]
     windows, dropped = _plan([_hit(9.5)], frames=10)  # a fixed-length clip that the end cuts short
     assert windows == [] and [d.reason for d in dropped] == ["window_past_end"]
+
+
+def test_clip_takes_preset_like_crop_and_the_old_name_still_works(monkeypatch, tmp_path):
+    """`fx clip --preset` is the name `fx crop` uses; `--x264-preset` stays accepted (hidden)."""
+    import faceexpr_cli.clip.inputs as inputs
+    import faceexpr_cli.clip.pipeline as pipeline
+    from faceexpr_cli.cli.app import main
+
+    seen = []
+
+    def fake_run(items, out, settings, overwrite=False):
+        seen.append(settings.x264_preset)
+        raise KeyboardInterrupt  # stop before any work
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    monkeypatch.setattr(pipeline, "run_clip", fake_run)
+    monkeypatch.setattr(inputs, "resolve_inputs", lambda paths, **kw: paths)
+    for flag in ("--preset", "--x264-preset"):
+        assert main(["clip", str(video), "--random", "1", "-o", str(tmp_path / "o"), flag, "ultrafast"]) == 130
+    assert main(["clip", str(video), "--random", "1", "-o", str(tmp_path / "o")]) == 130
+    assert seen == ["ultrafast", "ultrafast", "veryfast"]

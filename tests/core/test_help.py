@@ -12,7 +12,7 @@ import typer
 from faceexpr_cli.cli.app import cli, main
 
 # Commands of other modules that still show fewer than two examples (the lead empties this set).
-TODO_FEWER_EXAMPLES = {("train",), ("train", "expression")}
+TODO_FEWER_EXAMPLES: set[tuple[str, ...]] = set()
 # Examples run for real here (cheap); every other example is parsed only.
 RUN_PREFIXES = ("fx doctor", "fx models", "fx recipes", "fx download weights --list",
                 "fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-128.yaml --checkpoint random")

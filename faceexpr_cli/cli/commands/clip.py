@@ -53,7 +53,10 @@ def clip(
     cut: Annotated[str, typer.Option(help="exact (frame-accurate re-encode) or fast (stream copy from the key "
                                           "frame before; reports the snap).")] = "exact",
     crf: Annotated[int, typer.Option(help="x264 quality for exact cuts (lower is better).")] = 18,
-    x264_preset: Annotated[str, typer.Option(help="x264 speed preset for exact cuts.")] = "veryfast",
+    preset: Annotated[str, typer.Option("--preset", help="x264 preset of exact cuts (ultrafast..veryslow), as in "
+                                                         "fx crop.")] = "veryfast",
+    x264_preset: Annotated[str | None, typer.Option("--x264-preset", hidden=True,
+                                                    help="Old name of --preset.")] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="Resample exact cuts to this constant rate (default: "
                                                             "keep the source's frame times, also when they vary).",
                                               show_default=False)] = None,
@@ -111,7 +114,7 @@ def clip(
                       frames=values["frames"], min_duration=min_duration, max_duration=max_duration,
                       merge=values["merge"], end_margin=values["end_margin"])
     settings = ClipSettings(keywords=kw, random=random_n, match=values["match"], stem=stem, window=spec, seed=seed,
-                            min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset, fps=fps, faces=faces,
+                            min_gap=min_gap, cut=cut, crf=crf, x264_preset=x264_preset or preset, fps=fps, faces=faces,
                             face_size=face_size, face_backend=face_backend, shard_count=shard_count,
                             shard_bytes=int(shard_mb * 1024 * 1024), max_pixels=max_pixels)
     settings.check()

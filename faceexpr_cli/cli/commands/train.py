@@ -15,7 +15,9 @@ import typer
 
 from faceexpr_cli.cli.options import JsonOpt, OverridesArg
 
-train_app = typer.Typer(help="Train models from recipes (see recipes/ and docs/train.md).", no_args_is_help=True)
+train_app = typer.Typer(help="Train models from recipes (see recipes/ and docs/train.md).\n\n"
+                        "Examples: [cyan]fx train joint --recipe joint-tiny data.path=sample[/], "
+                        "[cyan]fx train animator --recipe fomm-tiny[/]", no_args_is_help=True)
 
 RecipeOpt = Annotated[str | None, typer.Option("--recipe", "-r", help="Recipe name (recipes/NAME.yaml) or path.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<recipe>).")]
@@ -96,7 +98,8 @@ def expression(
 ) -> None:
     """Train the causal expression predictor on a trained expression transformer's tokens.
 
-    Examples: [cyan]fx train expression --recipe expression-tiny expression.init=runs/joint-tiny data.path=sample[/]
+    Examples: [cyan]fx train expression --recipe expression-tiny expression.init=runs/joint-tiny data.path=sample[/],
+    [cyan]fx train expression --recipe expression-tiny expression.init=runs/joint-tiny data.path=sample --out runs/pred[/]
     """
     run_recipe("train-expression", recipe, "expression-predictor", out, resume, cache_tokens, device, overrides,
                json_out, subject_from)
