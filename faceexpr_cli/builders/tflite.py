@@ -208,3 +208,11 @@ def load_tflite(path: str | Path):
     except ValueError as exc:
         raise CheckpointError(f"{path}: {exc}") from exc
     return graph.eval()
+
+
+def load_card_tflite(card: str, source: str, explicit: str | Path | None = None):
+    """A card's ``.tflite`` weight source as a torch module: ``explicit`` if given, else the verified cache copy
+    (``WeightsNotFoundError`` naming ``fx download weights <card>`` when it is missing)."""
+    from faceexpr_cli.weights import find_weights
+
+    return load_tflite(find_weights(card, source, explicit))

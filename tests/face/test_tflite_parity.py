@@ -190,3 +190,73 @@ def test_bilinear_legacy_rule_samples_at_dst_times_scale():
 
     m = bilinear_matrix(3, 6, False, False)  # src = dst / 2, the last rows clamp to the last pixel
     assert m.tolist() == [[1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0.5, 0.5], [0, 0, 1], [0, 0, 1]]
+
+
+def _spec(shapes, constants, ops, inputs, outputs):
+    import torch
+
+    from faceexpr_cli.nn.tflite_graph import GraphSpec, OpSpec
+
+    return GraphSpec(shapes=[tuple(s) for s in shapes],
+                     constants={k: torch.as_tensor(v) for k, v in constants.items()},
+                     ops=[OpSpec(*op) for op in ops], inputs=inputs, outputs=outputs)
+
+
+def test_ops_no_model_here_uses_against_numpy_in_nhwc():
+    """Ops and layouts the four files do not exercise, on a hand-made graph, against NHWC numpy written here."""
+    import torch
+
+    from faceexpr_cli.nn.tflite_graph import TFLiteGraph
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 6, 4)).astype(np.float32)
+    scale = rng.normal(size=(4,)).astype(np.float32)
+    shapes = [(1, 6, 6, 4), (4,), (1, 6, 6, 4), (1, 3, 3, 4), (1, 6, 6, 4), (1, 6, 6, 8), (4, 2), (1, 7, 9, 8),
+              (1, 504), (1, 3, 3, 4)]
+    ops = [
+        ("MUL", [0, 1], [2], {"activation": "RELU6"}),  # per-channel constant, fused clamp
+        ("MAX_POOL_2D", [2], [3], {"padding": "SAME", "stride_h": 2, "stride_w": 2, "filter_h": 3, "filter_w": 3,
+                                   "activation": "NONE"}),
+        ("SUB", [0, 2], [4], {"activation": "NONE"}),
+        ("CONCATENATION", [4, 2], [5], {"axis": -1, "activation": "NONE"}),  # NHWC channels
+        ("PAD", [5, 6], [7], {}),
+        ("RESHAPE", [7], [8], {}),
+        ("LOGISTIC", [3], [9], {}),
+    ]
+    pads = np.array([[0, 0], [1, 0], [2, 1], [0, 0]], dtype=np.int32)
+    graph = TFLiteGraph(_spec(shapes, {1: scale, 6: pads}, ops, [0], [8, 9, 3]))
+    with torch.inference_mode():
+        flat, sig, pooled = (o.numpy() for o in graph(torch.from_numpy(x)))
+
+    mul = np.clip(x * scale, 0, 6)
+    # SAME pooling of 6 with k=3, s=2: 3 outputs, one pad pixel after (bottom/right) that never wins
+    padded = np.pad(mul, [(0, 0), (0, 1), (0, 1), (0, 0)], constant_values=-np.inf)
+    want_pool = np.stack([np.stack([padded[:, 2 * i: 2 * i + 3, 2 * j: 2 * j + 3].max(axis=(1, 2))
+                                    for j in range(3)], axis=1) for i in range(3)], axis=1)
+    cat = np.concatenate([x - mul, mul], axis=3)
+    want_flat = np.pad(cat, pads).reshape(2, -1)
+    np.testing.assert_allclose(pooled, want_pool, atol=1e-6)
+    np.testing.assert_allclose(sig, 1 / (1 + np.exp(-want_pool)), atol=1e-6)
+    np.testing.assert_allclose(flat, want_flat, atol=1e-6)
+
+
+def test_dilated_valid_conv_against_numpy():
+    import torch
+
+    from faceexpr_cli.nn.tflite_graph import TFLiteGraph
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(1, 7, 7, 2)).astype(np.float32)
+    w = rng.normal(size=(3, 2, 2, 2)).astype(np.float32)  # [O, KH, KW, I]
+    b = rng.normal(size=(3,)).astype(np.float32)
+    ops = [("CONV_2D", [0, 1, 2], [3], {"padding": "VALID", "stride_h": 1, "stride_w": 2, "dilation_h": 2,
+                                          "dilation_w": 3, "activation": "TANH"})]
+    graph = TFLiteGraph(_spec([(1, 7, 7, 2), w.shape, b.shape, (1, 5, 2, 3)], {1: w, 2: b}, ops, [0], [3]))
+    with torch.inference_mode():
+        (got,) = (o.numpy() for o in graph(torch.from_numpy(x)))
+    want = np.zeros((1, 5, 2, 3), np.float32)
+    for i in range(5):
+        for j in range(2):
+            patch = x[0, i: i + 3: 2, 2 * j: 2 * j + 4: 3]  # rows i, i+2; columns 2j, 2j+3
+            want[0, i, j] = np.tanh(np.einsum("hwc,ohwc->o", patch, w) + b)
+    np.testing.assert_allclose(got, want, atol=1e-5)
