@@ -10,6 +10,7 @@ backend adds dlib's. Licence: Apache-2.0 (Google), so unlike dlib's 68-point mod
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,10 +32,9 @@ MOUTH_HALF_WIDTH = 0.415
 
 
 @cache
-def _runner(source: str, runtime: str) -> Runner:
-    from faceexpr_cli.weights import find_weights
-
-    return RUNNERS[runtime](find_weights(CARD, source=source))
+def _load(path: Path, runtime: str) -> Runner:
+    """Each model file is loaded once per process and runtime, shared by every backend object."""
+    return RUNNERS[runtime](path)
 
 
 @cache
@@ -87,10 +87,19 @@ class MediaPipeBackend(FaceBackend):
         self.min_score = check_option(self.name, "min_score", min_score, minimum=0.0, maximum=1.0)
         self.nms_iou = check_option(self.name, "nms_iou", nms_iou, minimum=0.0, maximum=1.0)
         self.refine = check_option(self.name, "refine", refine, integer=True, minimum=0, maximum=3)
+        self._runners: dict[str, Runner] = {}
+
+    def _runner(self, source: str) -> Runner:
+        """The runner of one of the card's files; the cache is looked up once per backend object."""
+        if source not in self._runners:
+            from faceexpr_cli.weights import find_weights
+
+            self._runners[source] = _load(find_weights(CARD, source=source), self.runtime)
+        return self._runners[source]
 
     def prepare(self) -> MediaPipeBackend:
-        _runner(DETECTORS[self.detector][0], self.runtime)
-        _runner("face_mesh", self.runtime)
+        self._runner(DETECTORS[self.detector][0])
+        self._runner("face_mesh")
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -105,7 +114,7 @@ class MediaPipeBackend(FaceBackend):
         source, opts = DETECTORS[self.detector]
         size = opts.input_size
         square, scale, px, py = letterbox(image, size)
-        raw, logits = _runner(source, self.runtime).run(square[None].astype(np.float32) / 127.5 - 1.0)[:2]
+        raw, logits = self._runner(source).run(square[None].astype(np.float32) / 127.5 - 1.0)[:2]
         boxes, scores, kps = decode.decode(raw[0], logits[0], _anchors(self.detector), size)
         h, w = image.shape[:2]
         faces = []
@@ -121,7 +130,7 @@ class MediaPipeBackend(FaceBackend):
     def _landmarks(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         rois = [mesh.roi_from_detection(f.bbox, *(f.kps5[:2] if f.kps5 is not None else ((0, 0), (1, 0))))
                 for f in faces]
-        model = _runner("face_mesh", self.runtime)
+        model = self._runner("face_mesh")
         for _ in range(1 + self.refine):
             crops = np.stack([mesh.crop(image, r) for r in rois]).astype(np.float32) / 255.0
             points, presence = model.run(crops)[:2]
