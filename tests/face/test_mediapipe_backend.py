@@ -271,6 +271,23 @@ def test_torch_and_litert_agree_on_the_whole_backend(mp_weights, one_thread):
     assert a.extra["head_pose"].yaw == pytest.approx(b.extra["head_pose"].yaw, abs=0.05)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_onnx_runtime_exports_once_and_agrees(mp_weights, one_thread):
+    img = PORTRAITS["grace_hopper"].image()
+    a = get_backend("mediapipe").analyze(img)[0]
+    b = get_backend("mediapipe", runtime="onnx").analyze(img)[0]
+    np.testing.assert_allclose(a.bbox, b.bbox, atol=0.05)
+    np.testing.assert_allclose(a.extra["mesh468"], b.extra["mesh468"], atol=0.05)
+    exported = sorted((Path(os.environ["FX_HOME"]) / "onnx" / CARD).glob("*.onnx"))
+    assert [p.name.split("-")[0] for p in exported] == ["face_detection_full_range", "face_landmark"]
+    stamp = [p.stat().st_mtime_ns for p in exported]
+    from faceexpr_cli.face.backends import mediapipe_backend
+
+    mediapipe_backend._load.cache_clear()
+    get_backend("mediapipe", runtime="onnx").prepare()  # a new process would find the files: no second export
+    assert [p.stat().st_mtime_ns for p in exported] == stamp
+
+
 def test_short_range_detector_and_options(mp_weights):
     f = get_backend("mediapipe", detector="short", runtime=_runtime()).detect(PORTRAITS["astronaut"].image(),
                                                                              keypoints=False)

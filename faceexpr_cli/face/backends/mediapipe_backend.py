@@ -69,7 +69,8 @@ def kps5_from_detector(kps6: np.ndarray) -> np.ndarray:
 class MediaPipeBackend(FaceBackend):
     """``detector``: ``full`` (192 px, faces near and far; default) or ``short`` (128 px, faces within ~2 m);
     ``min_score`` the detector's own threshold (0.5); ``refine`` extra mesh passes on a square made from the
-    previous mesh (1); ``runtime``: ``torch`` or ``litert``."""
+    previous mesh (0: on upright faces a second pass moves the 68 points by under 0.2% of the face size);
+    ``runtime``: ``torch``, ``onnx`` or ``litert``."""
 
     name = "mediapipe"
     card = CARD
@@ -77,7 +78,7 @@ class MediaPipeBackend(FaceBackend):
     embedding_dim: ClassVar[int | None] = None
 
     def __init__(self, *, detector: str = "full", runtime: str = "torch", min_score: float = 0.5,
-                 nms_iou: float = 0.3, refine: int = 1, **opts: Any):
+                 nms_iou: float = 0.3, refine: int = 0, **opts: Any):
         super().__init__(**opts)
         if detector not in DETECTORS:
             raise UsageError(f"unknown mediapipe detector '{detector}'", "use full or short")
