@@ -333,7 +333,7 @@ def test_every_frame_of_the_talking_head(mp, sample_video):
         f = faces[0]
         for got, want in ((f.kps5[0], actor.left_eye[i]), (f.kps5[1], actor.right_eye[i])):
             worst = max(worst, float(np.linalg.norm(got - want)) / f.size)
-    assert worst < 0.05  # measured 0.017
+    assert worst < 0.05  # measured 0.018
 
 
 def test_two_faces_against_dlib(mp, two_face_video):
