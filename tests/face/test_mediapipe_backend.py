@@ -371,15 +371,28 @@ def test_auto_is_mediapipe_with_dlibs_identity(mp_weights, one_thread, dlib_face
     assert float(got["astronaut"].embedding @ got["grace_hopper"].embedding) < 0.95
 
 
-def test_auto_without_mediapipe_weights_is_dlib_with_one_warning(caplog):
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_auto_without_mediapipe_weights_is_dlib_with_one_warning():
     from faceexpr_cli.face.backends import auto_backend
 
     auto_backend._warned.clear()
-    with caplog.at_level(logging.WARNING, logger="fx"):
+    records = _Records()  # on fx's logger itself: after the CLI's setup_logging it does not propagate
+    logging.getLogger("fx").addHandler(records)
+    try:
         a, b = get_backend("auto"), get_backend("auto")
         faces = a.analyze(PORTRAITS["astronaut"].image())
         b.detect(PORTRAITS["astronaut"].image())
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    finally:
+        logging.getLogger("fx").removeHandler(records)
+    warnings = records.messages
     assert len(warnings) == 1 and "fx download weights face-mediapipe" in warnings[0]
     assert a.describe()["detection"] == "dlib"
     assert len(faces) == 1 and "mesh468" not in faces[0].extra and faces[0].landmarks68 is not None
