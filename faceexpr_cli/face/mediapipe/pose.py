@@ -3,8 +3,8 @@
 The canonical face is MediaPipe's own (``geometry_pipeline_metadata_landmarks.binarypb`` of its face-geometry
 module: 468 vertices in centimetres, x to the image right on a
 frontal face, y up, z out of the face, plus the 33 weighted landmarks its pipeline fits with). ``canonical_face.npz`` beside this file holds those
-numbers, read once from the ``@mediapipe/face_mesh`` npm package's asset pack by ``read_geometry_metadata``
-(Apache-2.0, Google). The mesh model's output is orthographic (x, y in pixels, z in the same units, y down, z into
+numbers, read once by ``read_geometry_metadata`` from the ``@mediapipe/face_mesh`` 0.4.1657299874 npm package
+(``npm pack``; bytes 3737848-3757224 of ``face_mesh_solution_packed_assets.data``; Apache-2.0, Google). The mesh model's output is orthographic (x, y in pixels, z in the same units, y down, z into
 the screen), so one similarity transform - scale, rotation, translation - maps the canonical face onto it.
 
 Angles (degrees, the canonical face's axes; 0, 0, 0 is a face looking into the camera): ``yaw`` positive when the
