@@ -120,5 +120,8 @@ def print_table(rows: Iterable[dict[str, Any]], columns: list[str], title: str |
         width = max(out.width, need)
     else:
         width = Measurement.get(out, unlimited, table).maximum
+        if title and cell_len(title) > width:  # a title wider than the table would wrap inside it: one line above
+            out.print(title, soft_wrap=True, markup=False)
+            table = _build(columns, cells, kinds, longest, _TOKEN, None)
     lines = out.render_lines(table, out.options.update_width(width), pad=False, new_lines=True)
     out.print(Segments([seg for line in lines for seg in line]), crop=False, end="")

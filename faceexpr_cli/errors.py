@@ -87,6 +87,15 @@ class BatchFailures(FxError):
         self.total = total
 
 
+class Interrupted(FxError):
+    """Ctrl-C: what finished is recorded and the run can be resumed; one line, exit 130 (the shell's SIGINT code)."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted", hint: str | None = None):
+        super().__init__(message, hint)
+
+
 class NoFaceFound(DataError):
     """A face run over which not one input showed a usable face: the run wrote nothing to train on."""
 

@@ -77,7 +77,10 @@ _register_commands()
 def report_error(exc: FxError) -> int:
     from rich.markup import escape
 
-    err.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
+    if exc.exit_code == 130:  # an interrupt is not an error of the user's or of fx's: no "error:" prefix
+        err.print(escape(exc.one_line()), highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
     return exc.exit_code
 
 

@@ -93,3 +93,13 @@ def test_values_are_printed_as_they_are_not_as_markup(capsys):
     console.print_table(rows, ["name", "error"])
     text = capsys.readouterr().out
     assert "[/tmp/x]" in text and "[bold]not bold[/bold] and [red]" in text
+
+
+def test_a_title_wider_than_its_table_stays_on_one_line(capsys):
+    from faceexpr_cli.console import print_table
+
+    title = "fx animate eval (landmarks): 1 video(s), 0 failed -> /some/long/folder/metrics.json"
+    print_table([{"metric": "l1", "value": "0.0034"}], ["metric", "value"], title=title)
+    out = capsys.readouterr().out
+    assert title in out.splitlines()
+    assert "0.0034" in out

@@ -13,9 +13,13 @@ from faceexpr_cli.cli.app import main
 
 
 def _one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    return err
+    """The error is one line (log lines of the model load before it, e.g. a random-weights warning, may precede it)."""
+    cap = capsys.readouterr()
+    err = cap.err.strip()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+    assert cap.out.strip() == ""
+    return errors[0]
 
 
 @pytest.fixture

@@ -85,7 +85,7 @@ def fetch(
     from faceexpr_cli.download.report import print_summary
     from faceexpr_cli.download.retry import RetryPolicy
     from faceexpr_cli.download.runner import download_manifest
-    from faceexpr_cli.errors import BatchFailures
+    from faceexpr_cli.errors import BatchFailures, Interrupted
 
     video = VideoOptions(min_height=min_height, codec=codec, format=fmt, cookies=cookies, sleep=sleep,
                          rate_limit=parse_size(video_rate) if video_rate else None, subtitles=subs,
@@ -103,8 +103,7 @@ def fetch(
     try:
         result = download_manifest(manifest, out, options, id_url=id_url)
     except KeyboardInterrupt as exc:  # the status of what finished is written; one line, exit 130
-        err.print(exc.one_line() if hasattr(exc, "one_line") else "interrupted", highlight=False)
-        raise typer.Exit(130) from None
+        raise Interrupted(exc.one_line() if hasattr(exc, "one_line") else "interrupted") from None
     if json_out:
         print_json({**result.summary(), "failures": result.failed})
     else:
@@ -137,7 +136,7 @@ def weights(
     """
     from faceexpr_cli.console import err, out, print_json, print_table
     from faceexpr_cli.download.weights import download_weights, list_weights
-    from faceexpr_cli.errors import UsageError, WeightsNotFoundError
+    from faceexpr_cli.errors import Interrupted, UsageError, WeightsNotFoundError
 
     if list_:
         rows = list_weights()
@@ -151,8 +150,7 @@ def weights(
     try:
         results = download_weights(name, source=source, force=force)
     except KeyboardInterrupt:
-        err.print("interrupted: the partial download is kept and resumes on the next run", highlight=False)
-        raise typer.Exit(130) from None
+        raise Interrupted("interrupted: the partial download is kept and resumes on the next run") from None
     manual = [r for r in results if r.status == "manual"]
     for res in results:
         if res.status == "manual":
