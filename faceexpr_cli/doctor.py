@@ -141,6 +141,17 @@ def face_backends_check() -> Check:
 
 
 @check
+def default_face_backend_check() -> Check:
+    """Which backend fx crop, fx clip --faces and fx animate use without --face-backend, and why."""
+    from faceexpr_cli.face.backend import default_backend
+
+    choice = default_backend()
+    fix = None if choice.name == "auto" else "fx download weights face-mediapipe"
+    return Check("face backend", True, False, f"{choice.name} ({choice.reason})", fix,
+                 data={"default": choice.name, "reason": choice.reason})
+
+
+@check
 def cache_check() -> Check:
     root = weights_dir()
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []

@@ -62,6 +62,10 @@ class ClipSettings:
         check_number(self.max_pixels, "--max-pixels", minimum=1)
         MATCHERS.get(self.match)
         self.window.check()
+        if self.faces and self.face_backend in (None, "", "default"):
+            from faceexpr_cli.face.backend import resolve_backend_name
+
+            self.face_backend = resolve_backend_name(self.face_backend)  # the folder records the real backend
 
     def to_json(self) -> dict[str, Any]:
         """What a resume must match (output-shaping settings only)."""

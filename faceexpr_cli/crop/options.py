@@ -29,7 +29,7 @@ class CropOptions:
     max_duration: float | None = None  # seconds; longer tracks are split into pieces
     single_face: bool = False  # the seed's rule: keep only spans where every frame has exactly one face
     score_threshold: float | None = None  # detector score below which a detection is ignored
-    backend: str = "dlib"
+    backend: str = "default"  # resolved by validate(): auto when the MediaPipe weights are cached, else dlib
     backend_options: dict[str, Any] = field(default_factory=dict)
     stride: int = 10  # detect every N frames; track in between
     detect_size: int | None = 480  # long side of the detector's input
@@ -70,6 +70,9 @@ class CropOptions:
         _int(self.crf, "crf", minimum=0, maximum=51)
         if not isinstance(self.backend_options, dict):
             raise UsageError("backend options must be key=value pairs")
+        from faceexpr_cli.face.backend import resolve_backend_name
+
+        self.backend = resolve_backend_name(self.backend)  # run.json and the manifest record the real backend
         return self
 
     def settings(self) -> dict[str, Any]:

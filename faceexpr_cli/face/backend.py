@@ -9,6 +9,7 @@ call that needs them, so building a backend to list its options costs nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -123,9 +124,41 @@ class FaceBackend:
                          "use --face-backend dlib or insightface")
 
 
-def get_backend(name: str = "dlib", **opts: Any) -> FaceBackend:
-    """A face backend by registry name, with its options (e.g. ``get_backend("dlib", detector="cnn")``)."""
-    return BACKENDS.get(name)(**opts)
+DEFAULT = "default"  # the name option defaults carry; resolved by ``default_backend`` before anything records it
+
+
+@dataclass(frozen=True)
+class DefaultChoice:
+    name: str  # a registered backend: "auto" or "dlib"
+    reason: str  # one line for fx doctor
+
+
+def default_backend() -> DefaultChoice:
+    """``auto`` when the MediaPipe files are in the weights cache (and match the card), else ``dlib``.
+
+    Decided from the cache alone and silently: with an empty cache every command behaves as before, with no
+    warning (only an explicit ``--face-backend auto`` warns that it falls back to dlib)."""
+    from faceexpr_cli.face.backends.auto_backend import mediapipe_missing
+    from faceexpr_cli.face.backends.mediapipe_backend import CARD
+
+    why = mediapipe_missing()
+    if why is None:
+        from faceexpr_cli.paths import weights_dir
+
+        return DefaultChoice("auto", f"MediaPipe weights cached in {weights_dir() / CARD}")
+    return DefaultChoice("dlib", f"MediaPipe weights not cached: run `fx download weights {CARD}` for auto")
+
+
+def resolve_backend_name(name: str | None) -> str:
+    """The registry name a backend option means: ``default`` (or nothing) becomes ``default_backend().name``, so
+    output folders record - and resumes compare - a real backend."""
+    return default_backend().name if name in (None, "", DEFAULT) else name
+
+
+def get_backend(name: str = DEFAULT, **opts: Any) -> FaceBackend:
+    """A face backend by registry name, with its options (e.g. ``get_backend("dlib", detector="cnn")``);
+    ``default`` is ``auto`` when the MediaPipe weights are cached, else ``dlib`` (see ``default_backend``)."""
+    return BACKENDS.get(resolve_backend_name(name))(**opts)
 
 
 def backend_names() -> list[str]:

@@ -27,7 +27,9 @@ SizeOpt = Annotated[int | None, typer.Option(
 BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
 BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Frames per model call.")]
-FaceBackendOpt = Annotated[str, typer.Option("--face-backend", help="Face layer backend for landmarks/crops.")]
+FaceBackendOpt = Annotated[str, typer.Option("--face-backend", help="Face layer backend for landmarks/crops: default "
+                                             "(auto when the MediaPipe weights are cached, else dlib), auto, "
+                                             "mediapipe, dlib, insightface or opencv.")]
 MaxFramesOpt = Annotated[int | None, typer.Option("--max-frames", min=1, help="Use at most this many frames.")]
 MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", help="Refuse images and videos with more pixels per "
                                            "frame (checked before decoding).")]
@@ -37,7 +39,9 @@ FallbackOpt = Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --
 
 def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False, size=None):
     from faceexpr_cli.animate.engines import EngineOptions
+    from faceexpr_cli.face.backend import resolve_backend_name
 
+    face_backend = resolve_backend_name(face_backend)  # what the run's metadata records
     return EngineOptions(checkpoint=checkpoint, config=config, backend=backend, device=device, batch=batch,
                          face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback,
                          extra={} if size is None else {"size": size})
@@ -75,7 +79,7 @@ def animate(
     backend: BackendOpt = "torch",
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 8,
-    face_backend: FaceBackendOpt = "dlib",
+    face_backend: FaceBackendOpt = "default",
     max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = 4096 * 4096,
     allow_cpu_fallback: FallbackOpt = False,
@@ -138,7 +142,7 @@ def animate_eval(
     backend: BackendOpt = "torch",
     device: DeviceOpt = "cpu",
     batch: BatchOpt = 8,
-    face_backend: FaceBackendOpt = "dlib",
+    face_backend: FaceBackendOpt = "default",
     allow_cpu_fallback: FallbackOpt = False,
     json_out: JsonOpt = False,
 ) -> None:

@@ -65,7 +65,9 @@ def clip(
     faces: Annotated[bool, typer.Option("--faces", help="Keep only windows with exactly one face in every "
                                                         "frame; write face crops.")] = False,
     face_size: Annotated[int, typer.Option(help="Face crop size (square) with --faces.")] = 518,
-    face_backend: Annotated[str | None, typer.Option(help="Face detector backend for --faces.")] = None,
+    face_backend: Annotated[str | None, typer.Option(help="Face detector backend for --faces (default: auto when "
+                                                                   "the MediaPipe weights are cached, else dlib).",
+                                                              show_default=False)] = None,
     fill: Annotated[str, typer.Option("--fill", "--face-fill", help="With --faces: a square that leaves the frame "
                                       "is shifted inside it; what still falls outside is filled: black, "
                                       "replicate, reflect or blur.")] = "blur",

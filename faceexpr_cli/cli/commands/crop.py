@@ -37,7 +37,9 @@ def crop(
                                                                     "one face (the seed's rule).")] = False,
     score_threshold: Annotated[float | None, typer.Option("--score-threshold", help="Ignore detections below this "
                                                           "detector score.", show_default=False)] = None,
-    face_backend: Annotated[str, typer.Option("--face-backend", help="dlib, insightface or opencv.")] = "dlib",
+    face_backend: Annotated[str, typer.Option("--face-backend", help="default (auto when the MediaPipe weights are "
+                                              "cached, else dlib), auto, mediapipe, dlib, insightface or opencv."
+                                              )] = "default",
     face_opt: Annotated[list[str] | None, typer.Option("--face-opt", help="Backend option key=value (repeatable), "
                                                        "e.g. detector=cnn, model_dir=DIR.", show_default=False)] = None,
     stride: Annotated[int, typer.Option("--stride", help="Detect every N frames, track in between.")] = 10,
