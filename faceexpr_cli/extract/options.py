@@ -17,7 +17,7 @@ class ExtractOptions:
     smooth_hz: float = 3.0  # cutoff of that filter; expressions change at a few Hz, frame noise faster
     margin: float = 0.3  # crop square = face box side x (1 + 2 margin), as `fx crop` frames training clips
     batch_size: int = 32  # face crops per model call
-    face_backend: str = "dlib"
+    face_backend: str | None = None  # None: dlib, or mediapipe when `mesh` is asked for (see resolve())
     face_options: dict[str, Any] = field(default_factory=dict)
     detect_every: int = 10  # the tracker's detection stride (optical flow in between)
     detect_size: int | None = 480  # long side of the detector's input
@@ -26,6 +26,20 @@ class ExtractOptions:
     subject: str | int | None = None  # subject row (or name in the run's subjects.json) for the expression model
     json_floats: bool = False  # tokens inside the per-video JSON too (the seed's `feats`); .npz and .parquet have them
     max_pixels: int = 4096 * 4096
+    features: tuple[str, ...] | str | None = None  # tokens, mesh, emotion, landmarks; None: the default for --model
+
+    def feature_names(self, has_model: bool) -> tuple[str, ...]:
+        from faceexpr_cli.extract.features import parse_features
+
+        return parse_features(self.features, has_model)
+
+    def resolve(self, has_model: bool) -> ExtractOptions:
+        """Features in canonical order and the face backend they need, fixed before any work (and the fingerprint)."""
+        from faceexpr_cli.extract.features import resolve_backend
+
+        self.features = self.feature_names(has_model)
+        self.face_backend = resolve_backend(self.features, self.face_backend)
+        return self
 
     def validate(self) -> ExtractOptions:
         """NaN, infinite and out-of-range numbers are usage errors (exit 2) before any work."""

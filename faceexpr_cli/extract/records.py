@@ -85,7 +85,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 # .npz arrays that become table columns, in order; 2-D arrays become float32 list columns
-TOKEN_COLUMNS = ("traj", "track_id", "frame_ind", "time", "box", "tokens", "tokens_raw")
+TOKEN_COLUMNS = ("traj", "track_id", "frame_ind", "time", "box", "crop", "tokens", "tokens_raw", "emotion", "mesh",
+                 "head_pose", "apertures", "landmarks")
 
 
 def write_tokens_table(path: Path, arrays: dict[str, np.ndarray]) -> Path:
@@ -98,9 +99,11 @@ def write_tokens_table(path: Path, arrays: dict[str, np.ndarray]) -> Path:
         if name not in arrays:
             continue
         a = np.ascontiguousarray(arrays[name])
-        if a.ndim == 2:  # (N, D) -> list<float32> per row, the values as they are (no float64 round trip)
-            values = pa.array(a.astype(np.float32, copy=False).reshape(-1), pa.float32())
-            columns[name] = pa.FixedSizeListArray.from_arrays(values, a.shape[1])
+        if a.ndim >= 2:  # (N, D[, E]) -> (nested) list<float32> per row, the values as they are (no float64 trip)
+            col = pa.array(a.astype(np.float32, copy=False).reshape(-1), pa.float32())
+            for size in reversed(a.shape[1:]):
+                col = pa.FixedSizeListArray.from_arrays(col, size)
+            columns[name] = col
         else:
             columns[name] = pa.array(a)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +123,14 @@ def read_tokens(path: str | Path) -> dict[str, np.ndarray]:
     for name in table.column_names:
         col = table.column(name).combine_chunks()
         if pa.types.is_fixed_size_list(col.type):
-            out[name] = col.flatten().to_numpy().reshape(len(col), col.type.list_size)
+            shape, t = [len(col)], col.type
+            while pa.types.is_fixed_size_list(t):
+                shape.append(t.list_size)
+                t = t.value_type
+            flat = col
+            while pa.types.is_fixed_size_list(flat.type):
+                flat = flat.flatten()
+            out[name] = flat.to_numpy(zero_copy_only=False).reshape(shape)
         else:
             out[name] = col.to_numpy()
     return out

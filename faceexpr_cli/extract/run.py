@@ -16,6 +16,7 @@ from typing import Any
 from faceexpr_cli.console import log, progress
 from faceexpr_cli.errors import BatchFailures
 from faceexpr_cli.extract import records
+from faceexpr_cli.extract.features import check_weights, load_emotion
 from faceexpr_cli.extract.inputs import expand
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
@@ -36,24 +37,28 @@ class ExtractResult:
         return int(self.stats["failed"])
 
 
-def extract_features(inputs: list[str | Path], model: str | Path | ExpressionModel, out: str | Path,
+def extract_features(inputs: list[str | Path], model: str | Path | ExpressionModel | None, out: str | Path,
                      options: ExtractOptions | None = None, *, backend: str | None = None, device: str = "cpu",
                      allow_cpu_fallback: bool = False, resume: bool = True,
                      raise_on_failure: bool = True) -> ExtractResult:
     """Expression tokens per face trajectory for every input video (see docs/extract.md)."""
     require_inputs(inputs)  # a mistyped video is one line before the model loads, and --out is not made
-    opts = (options or ExtractOptions()).validate()
+    opts = (options or ExtractOptions()).validate().resolve(model is not None)
     out = Path(out)
-    if not isinstance(model, ExpressionModel):  # a bad model folder fails before anything is written
+    check_weights(opts.features, opts.face_backend)  # a missing weight file is one line, before any work
+    if "tokens" not in opts.features:
+        model = None  # the expression model is not needed
+    elif not isinstance(model, ExpressionModel):  # a bad model folder fails before anything is written
         model = ExpressionModel.load(model, backend, device, subject=opts.subject,
                                      allow_cpu_fallback=allow_cpu_fallback)
+    emotion = load_emotion(device, opts.batch_size) if "emotion" in opts.features else None
     items = expand(list(inputs), exclude=out)
     from faceexpr_cli.face import get_backend
 
     # one run per --out (a second one refuses with one line); a file there is a usage error, before any video
     with output_lock(out, "fx extract-feats"):
         face = get_backend(opts.face_backend, **opts.face_options).prepare()
-        settings = opts.fingerprint(model.identity)
+        settings = opts.fingerprint(model.identity if model is not None else "none")
         done = records.done_rows(out, settings) if resume else {}
         todo = [it for it in items if it.source not in done]
         rows: list[dict[str, Any]] = [done[it.source] for it in items if it.source in done]
@@ -65,7 +70,7 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
             frames = bar.add_task("face frames", total=None)
             for it in todo:
                 bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
-                row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n))
+                row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n), emotion)
                 records.write_part(out, row)
                 rows.append(row)
                 bar.advance(videos)
@@ -79,7 +84,7 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
     return result
 
 
-def run_stats(rows: list[dict[str, Any]], model: ExpressionModel, opts: ExtractOptions, wall: float, *,
+def run_stats(rows: list[dict[str, Any]], model: ExpressionModel | None, opts: ExtractOptions, wall: float, *,
               inputs: int, resumed: int) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == "ok"]
     return {
@@ -92,8 +97,9 @@ def run_stats(rows: list[dict[str, Any]], model: ExpressionModel, opts: ExtractO
         "tokens": sum(r["tokens"] or 0 for r in ok),
         "no_face_frames": sum(r["no_face_frames"] or 0 for r in rows),
         "wall_seconds": round(wall, 3),
-        "model_seconds": round(model.seconds, 3),
-        "model_frames_per_second": round(model.frames / model.seconds, 2) if model.seconds else None,
-        "model": model.describe(),
+        "model_seconds": round(model.seconds, 3) if model else None,
+        "model_frames_per_second": round(model.frames / model.seconds, 2) if model and model.seconds else None,
+        "model": model.describe() if model else None,
+        "features": list(opts.features),
         "options": opts.to_dict(),
     }

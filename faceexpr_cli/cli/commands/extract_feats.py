@@ -20,9 +20,10 @@ def extract_feats(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, folders of videos, or a manifest (CSV/TSV with "
                                                       "video_path,label; Parquet; JSONL; .txt list).",
                                                  show_default=False)],
-    model: Annotated[Path, typer.Option("--model", "-m", help="A `fx train joint` run directory, or the --out "
-                                                              "folder of `fx export-onnx` for it.",
-                                        show_default=False)],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="A `fx train joint` run directory, or the "
+                                                                     "--out folder of `fx export-onnx` for it "
+                                                                     "(needed for tokens).",
+                                               show_default=False)] = None,
     out: OutDirOpt = Path("features"),
     backend: Annotated[str | None, typer.Option("--backend", help="torch (a run) or onnx (an export); default: "
                                                                   "what --model is.", show_default=False)] = None,
@@ -38,7 +39,12 @@ def extract_feats(
     subject: Annotated[str | None, typer.Option("--subject", help="Subject row (or name in the run's "
                                                                   "subjects.json) fed to the expression model; "
                                                                   "default row 0.", show_default=False)] = None,
-    face_backend: Annotated[str, typer.Option("--face-backend", help="dlib, insightface or opencv.")] = "dlib",
+    features: Annotated[str | None, typer.Option("--features", "-f", help="Comma-separated: tokens, mesh, "
+                                                 "emotion, landmarks. Default: tokens with --model, else "
+                                                 "mesh,emotion.", show_default=False)] = None,
+    face_backend: Annotated[str | None, typer.Option("--face-backend", help="dlib, mediapipe, auto, insightface "
+                                                     "or opencv; default dlib, mediapipe for mesh.",
+                                                     show_default=False)] = None,
     face_opt: Annotated[list[str] | None, typer.Option("--face-opt", help="Face backend option key=value "
                                                        "(repeatable), e.g. detector=cnn.", show_default=False)] = None,
     detect_every: Annotated[int, typer.Option("--detect-every", min=1, help="Run the face detector every N frames, "
@@ -68,6 +74,7 @@ def extract_feats(
 
     Examples:
       [cyan]fx extract-feats talk.mp4 --model runs/joint-tiny --out feats[/]
+      [cyan]fx extract-feats talk.mp4 --features mesh,emotion -o feats[/]
       [cyan]fx extract-feats list.csv -m exported/ --smooth --device cuda -o f[/]
       [cyan]fx extract-feats videos/ -m runs/joint --stride 5 --json -o feats[/]
     """
@@ -77,7 +84,7 @@ def extract_feats(
     opts = ExtractOptions(stride=stride, smooth=smooth, smooth_hz=smooth_hz, margin=margin, batch_size=batch_size,
                           face_backend=face_backend, face_options=_face_options(face_opt or []),
                           detect_every=detect_every, detect_size=detect_size or None, min_face=min_face,
-                          subject=subject, json_floats=json_floats)
+                          subject=subject, json_floats=json_floats, features=features)
     result = extract_features(list(inputs), model, out, opts, backend=backend, device=device,
                               allow_cpu_fallback=allow_cpu_fallback, resume=resume, raise_on_failure=False)
     s = result.stats
@@ -85,7 +92,7 @@ def extract_feats(
         print_json({"out": str(result.out), "index": str(result.index), "inputs": s["inputs"],
                     "videos": s["videos"], "failed": s["failed"], "resumed_skipped": s["resumed_skipped"],
                     "trajectories": s["trajectories"], "tokens": s["tokens"], "wall_seconds": s["wall_seconds"],
-                    "backend": s["model"]["backend"],
+                    "backend": (s["model"] or {}).get("backend"), "features": s["features"],
                     "rows": [{k: r[k] for k in ("source", "label", "status", "error", "json", "npz",
                                                 "trajectories", "tokens")} for r in result.rows]})
     else:
@@ -94,8 +101,9 @@ def extract_feats(
                       "traj": r["trajectories"], "tokens": r["tokens"], "no-face frames": r["no_face_frames"],
                       "error": r["error"]} for r in shown],
                     ["source", "label", "status", "traj", "tokens", "no-face frames", "error"],
-                    title=f"fx extract-feats ({s['model']['backend']}) -> {result.index} "
-                          f"({s['tokens']} tokens, {s['failed']} failed)")
+                    title=f"fx extract-feats ({(s['model'] or {}).get('backend') or ','.join(s['features'])}) -> "
+                          f"{result.index} ({s['tokens']} {'tokens' if 'tokens' in s['features'] else 'face frames'}"
+                          f", {s['failed']} failed)")
     from faceexpr_cli.errors import BatchFailures, raise_if_no_face
 
     if result.failed:
