@@ -38,7 +38,12 @@ def parse_features(text: str | list[str] | tuple[str, ...] | None, has_model: bo
 
 
 def resolve_backend(features: tuple[str, ...], face_backend: str | None) -> str:
-    """``mesh`` picks mediapipe when the user left the backend alone and refuses any other explicit one."""
+    """``mesh`` picks mediapipe when the user left the backend alone and refuses any other explicit one; without
+    mesh the face layer's default (``auto`` when the MediaPipe weights are cached, else ``dlib``)."""
+    from faceexpr_cli.face.backend import DEFAULT, resolve_backend_name
+
+    if face_backend in ("", DEFAULT):
+        face_backend = None
     if "mesh" in features:
         if face_backend is None:
             return "mediapipe"
@@ -46,7 +51,7 @@ def resolve_backend(features: tuple[str, ...], face_backend: str | None) -> str:
             raise UsageError(f"--features mesh needs --face-backend mediapipe or auto, not '{face_backend}'",
                              "leave --face-backend out (mesh picks mediapipe), or drop mesh")
         return face_backend
-    return face_backend or "dlib"
+    return resolve_backend_name(face_backend)
 
 
 def check_weights(features: tuple[str, ...], face_backend: str) -> None:

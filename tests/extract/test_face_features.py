@@ -115,7 +115,7 @@ def test_feature_choice_errors(tmp_path, sample_video):
         parse_features("tokens", False)
     with pytest.raises(UsageError, match="unknown feature 'smile'"):
         parse_features("mesh,smile", False)
-    assert resolve_backend(("mesh",), None) == "mediapipe" and resolve_backend(("emotion",), None) == "dlib"
+    assert resolve_backend(("mesh",), None) == "mediapipe" and resolve_backend(("emotion",), None) == "dlib"  # no MediaPipe files cached
     assert resolve_backend(("mesh",), "auto") == "auto"
     with pytest.raises(UsageError, match="needs --face-backend mediapipe or auto, not 'dlib'"):
         resolve_backend(("mesh", "emotion"), "dlib")

@@ -43,7 +43,7 @@ def extract_feats(
                                                  "emotion, landmarks. Default: tokens with --model, else "
                                                  "mesh,emotion.", show_default=False)] = None,
     face_backend: Annotated[str | None, typer.Option("--face-backend", help="dlib, mediapipe, auto, insightface "
-                                                     "or opencv; default dlib, mediapipe for mesh.",
+                                                     "or opencv; default: mediapipe for mesh, else auto when the MediaPipe weights are cached, else dlib.",
                                                      show_default=False)] = None,
     face_opt: Annotated[list[str] | None, typer.Option("--face-opt", help="Face backend option key=value "
                                                        "(repeatable), e.g. detector=cnn.", show_default=False)] = None,
