@@ -141,7 +141,9 @@ class VideoWriter:
             vs.time_base = TIME_BASE
             vs.codec_context.time_base = TIME_BASE
             vs.codec_context.thread_count = self.threads
-            vs.options = {"crf": str(self.crf), "preset": self.preset}
+            # no B-frames: decode order is display order, so the container keeps each frame's own duration (the
+            # last one included, which mp4 takes from the last packet in decode order)
+            vs.options = {"crf": str(self.crf), "preset": self.preset, "bf": "0"}
             self._vs = vs
             if self._cursor is not None:
                 a = self._out.add_stream("aac", rate=self._cursor.rate)
