@@ -131,3 +131,20 @@ def test_missing_weights_is_one_line_before_any_work(sample_video, tmp_path, cap
         err = capsys.readouterr().err.strip()
         assert f"fx download weights {card}" in err and len(err.splitlines()) == 1, err
         assert not out.exists()
+
+
+def test_tokens_with_emotion_and_dlib_landmarks(sample_video, tiny_export, face_weights, one_thread, tmp_path):
+    from faceexpr_cli.extract import ExtractOptions, extract_features, read_features, read_tokens
+
+    res = extract_features([sample_video.path], tiny_export, tmp_path / "o",
+                           ExtractOptions(stride=10, face_backend="dlib", features="emotion,tokens,landmarks"))
+    row = res.rows[0]
+    a = read_features(res.out / row["npz"])
+    n = len(a["frame_ind"])
+    assert row["status"] == "ok" and n == 10 and res.stats["model"]["backend"] == "onnx"
+    assert a["tokens"].shape == (n, 64) and a["emotion"].shape == (n, 7) and a["landmarks"].shape == (n, 68, 2)
+    assert "mesh" not in a and row["token_dim"] == 64
+    # dlib's 68 points lie inside the crop square (face box + margin)
+    assert a["landmarks"].min() > 0.05 and a["landmarks"].max() < 0.95
+    back = read_tokens(res.out / row["parquet"])
+    assert all(np.array_equal(back[k], a[k]) for k in ("tokens", "emotion", "landmarks"))
