@@ -134,3 +134,33 @@ def test_matrix_crop_box_is_the_frame_box_the_crop_covers():
     box = matrix_crop_box(rot, 10)
     half = 10 * np.sqrt(2) / 2
     np.testing.assert_allclose(box, [0, -half, 2 * half, half], atol=1e-5)
+
+
+def test_outside_mask_marks_exactly_the_crop_pixels_whose_centre_leaves_the_frame():
+    from faceexpr_cli.crop.geometry import outside_mask, square_matrix
+
+    assert outside_mask(square_matrix(np.array([0, 0, 10, 10]), 10), 10, 10, 10) is None  # the frame itself
+    mask = outside_mask(square_matrix(np.array([-2, -3, 8, 7]), 10), 10, 10, 10)  # 2 columns left, 3 rows up
+    want = np.zeros((10, 10), bool)
+    want[:, :2] = True
+    want[:3, :] = True
+    np.testing.assert_array_equal(mask, want)
+    mask = outside_mask(square_matrix(np.array([4, 6, 14, 16]), 10), 10, 12, 14)  # 2 right, 2 down
+    want = np.zeros((10, 10), bool)
+    want[:, 8:] = True
+    want[8:, :] = True
+    np.testing.assert_array_equal(mask, want)
+    half = square_matrix(np.array([0, 0, 20, 20]), 10)  # scale 1/2: a crop pixel covers 2 frame pixels
+    np.testing.assert_array_equal(outside_mask(half, 10, 12, 20)[0], [False] * 6 + [True] * 4)
+
+
+def test_blur_fill_keeps_the_inside_sharp_and_fills_the_outside_with_the_blurred_mirror():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    box = np.array([-8, 0, 32, 40])  # 8 columns left of the frame, scale 1
+    out = crop_square(image, box, 40, fill="blur")
+    np.testing.assert_array_equal(out[:, 8:], image[:, :32])  # inside: the exact pixels
+    outside = out[:, :8].astype(np.float32)
+    assert outside.std() < 0.5 * image.astype(np.float32).std()  # blurred, not a copy of noise
+    assert abs(outside.mean() - image[:, :16].mean()) < 25  # from the mirrored neighbourhood, not black
+    np.testing.assert_array_equal(crop_square(image, np.array([0, 0, 40, 40]), 40, fill="blur"), image)
