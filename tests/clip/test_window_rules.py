@@ -202,3 +202,17 @@ def test_clip_takes_preset_like_crop_and_the_old_name_still_works(monkeypatch, t
         assert main(["clip", str(video), "--random", "1", "-o", str(tmp_path / "o"), flag, "ultrafast"]) == 130
     assert main(["clip", str(video), "--random", "1", "-o", str(tmp_path / "o")]) == 130
     assert seen == ["ultrafast", "ultrafast", "veryfast"]
+
+
+def test_random_windows_with_the_gap_that_just_fits_and_one_frame_windows():
+    windows, missing = random_windows(4.0, 10.0, 3, 1.0, seed=5, source="x", min_gap=0.5)  # 3 x 10 + 2 x 5 = 40
+    assert missing == 0 and [(w.start, w.end) for w in windows] == [(0.0, 1.0), (1.5, 2.5), (3.0, 4.0)]
+    windows, _ = random_windows(1.0, 10.0, 4, 0.1, seed=0, source="x")  # one frame each
+    assert all(round((w.end - w.start) * 10) == 1 for w in windows) and len(windows) == 4
+
+
+def test_merge_measures_max_duration_from_the_first_window_start():
+    windows = [_w(5.0, 7.0, "a"), _w(6.0, 8.0, "b")]
+    assert [(w.start, w.end) for w in _merge(windows, 3.0)] == [(5.0, 8.0)]  # 8 - 5 = 3: merged
+    windows = [_w(5.0, 7.0, "a"), _w(6.0, 8.5, "b")]
+    assert [(w.start, w.end) for w in _merge(windows, 3.0)] == [(5.0, 7.0), (6.0, 8.5)]
