@@ -216,3 +216,27 @@ def test_merge_measures_max_duration_from_the_first_window_start():
     assert [(w.start, w.end) for w in _merge(windows, 3.0)] == [(5.0, 8.0)]  # 8 - 5 = 3: merged
     windows = [_w(5.0, 7.0, "a"), _w(6.0, 8.5, "b")]
     assert [(w.start, w.end) for w in _merge(windows, 3.0)] == [(5.0, 7.0), (6.0, 8.5)]
+
+
+def test_window_spec_edges_and_messages():
+    from faceexpr_cli.errors import UsageError
+
+    WindowSpec(frames=1).check()  # one frame is a window
+    WindowSpec(max_duration=0.5).check()  # half a second is a valid maximum
+    WindowSpec(min_duration=2.0, max_duration=2.0).check()  # equal is fine
+    WindowSpec(min_duration=5.0).check()  # a minimum alone is fine
+    with pytest.raises(UsageError) as err:
+        WindowSpec(pre=0.0, post=0.0).check()
+    assert err.value.message == "the window is empty"
+    assert err.value.hint == "give --post (seconds after the anchor) or --frames N"
+    with pytest.raises(UsageError) as err:
+        WindowSpec(min_duration=3.0, max_duration=2.0).check()
+    assert err.value.message == "--min-duration is larger than --max-duration"
+
+
+def test_a_dropped_short_window_does_not_stop_the_hits_after_it():
+    windows, dropped = _plan([_hit(1.0), _hit(9.9), _hit(5.0)], min_duration=0.5)
+    assert [d.reason for d in dropped] == ["window_past_end"]
+    assert [(w.start, w.end) for w in windows] == [(1.0, 2.0), (5.0, 6.0)]
+    info = hit_info(_timeline(), _hit(1.0), 2.123456)
+    assert info["anchor"] == 2.1235
