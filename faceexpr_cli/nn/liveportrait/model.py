@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from faceexpr_cli.nn.liveportrait.appearance import AppearanceFeatureExtractor
+from faceexpr_cli.nn.liveportrait.camera import FIELDS, decode
 from faceexpr_cli.nn.liveportrait.motion import MotionExtractor
 from faceexpr_cli.nn.liveportrait.spade import SPADEDecoder
 from faceexpr_cli.nn.liveportrait.stitching import Retargeter, Stitcher
@@ -38,3 +39,9 @@ class LivePortrait(nn.Module):
             self.stitching = Stitcher(**s["stitching"])
             self.retarget_lip = Retargeter(**s["lip"])
             self.retarget_eye = Retargeter(**s["eye"])
+
+    def motion(self, image):
+        """The motion extractor's outputs decoded: pitch, yaw, roll (B, 1) in degrees, t (B, 3), exp (B, K, 3),
+        scale (B, 1), kp (B, K, 3) (one tuple, so the decoding travels inside the exported graph)."""
+        info = decode(self.motion_extractor(image), self.num_kp)
+        return tuple(info[k] for k in FIELDS)
