@@ -17,6 +17,7 @@ from faceexpr_cli.crop.inputs import Item, expand_inputs
 from faceexpr_cli.crop.options import CropOptions
 from faceexpr_cli.crop.process import clip_dir, run_one
 from faceexpr_cli.errors import BatchFailures, UsageError
+from faceexpr_cli.executors import ExecutorSpec
 
 
 @dataclass
@@ -41,11 +42,12 @@ class CropInterrupted(KeyboardInterrupt):
 
 def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions | None = None, *,
                 workers: int = 1, resume: bool = True, overwrite: bool = False,
-                raise_on_failure: bool = True) -> CropResult:
+                raise_on_failure: bool = True, executor: ExecutorSpec | None = None) -> CropResult:
     """Crop face clips from videos, directories of videos, or manifests listing videos (see docs/face.md).
 
     One run per output folder (a second one refuses); Ctrl-C stops within a frame or so, keeps every finished
-    video's rows and removes the rest, so a re-run resumes.
+    video's rows and removes the rest, so a re-run resumes. ``executor`` runs the videos elsewhere (``ray``:
+    shards of videos as Ray tasks, see docs/scale.md) with the same per-video code and the same outputs.
     """
     from faceexpr_cli.face import get_backend
     from faceexpr_cli.runlock import output_lock
@@ -53,6 +55,7 @@ def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions 
     opts = (options or CropOptions()).validate()
     if workers < 1:
         raise UsageError("--workers must be >= 1")
+    spec = (executor or ExecutorSpec(workers=workers)).check()
     # unknown names, bad options and missing models fail once, before any work
     backend = get_backend(opts.backend, **opts.backend_options).prepare()
     with output_lock(out, "fx crop") as out:
@@ -63,22 +66,27 @@ def crop_videos(inputs: list[str | Path], out: str | Path, options: CropOptions 
             runinfo.clear(out)
         runinfo.check_settings(out, opts.settings())
         runinfo.remove_partials(out)
-        return _run(items, out, opts, backend, workers=workers, resume=resume, raise_on_failure=raise_on_failure)
+        return _run(items, out, opts, backend, spec, resume=resume, raise_on_failure=raise_on_failure)
 
 
-def _run(items: list[Item], out: Path, opts: CropOptions, backend, *, workers: int, resume: bool,
+def _run(items: list[Item], out: Path, opts: CropOptions, backend, spec: ExecutorSpec, *, resume: bool,
          raise_on_failure: bool) -> CropResult:
+    workers = spec.workers
     done = mf.done_sources(out) if resume else {}
     todo = [it for it in items if it.source not in done]
     if done:
         log.info("resume: %d of %d inputs already done in %s", len(items) - len(todo), len(items), out)
     t0 = time.perf_counter()
+    summary = None
     try:
-        _process(todo, out, opts, backend, workers)
+        if spec.distributed and todo:
+            summary = _process_on(spec, todo, out, opts)
+        else:
+            _process(todo, out, opts, backend, workers)
     except KeyboardInterrupt as exc:
         result = _record(items, todo, out, opts, time.perf_counter() - t0, workers, interrupted=True)
         raise CropInterrupted(result) from exc
-    result = _record(items, todo, out, opts, time.perf_counter() - t0, workers)
+    result = _record(items, todo, out, opts, time.perf_counter() - t0, workers, summary=summary)
     if raise_on_failure and result.failed:
         raise BatchFailures(result.failed, len(items), result.manifest)
     return result
@@ -111,8 +119,19 @@ def _process(todo: list[Item], out: Path, opts: CropOptions, backend, workers: i
             bar.advance(task)
 
 
+def _process_on(spec: ExecutorSpec, todo: list[Item], out: Path, opts: CropOptions):
+    """The videos on another executor (Ray): same per-video function, rows merged into parts as they arrive."""
+    from faceexpr_cli.crop.job import CropJob, merge_rows
+    from faceexpr_cli.executors import log_summary, run_items
+
+    summary = run_items(spec, CropJob(str(out), opts), todo, lambda it, rows: merge_rows(out, it, rows),
+                        label="crop")
+    log_summary(summary)
+    return summary
+
+
 def _record(items: list[Item], todo: list[Item], out: Path, opts: CropOptions, wall: float, workers: int, *,
-            interrupted: bool = False) -> CropResult:
+            interrupted: bool = False, summary=None) -> CropResult:
     """manifest.parquet from every part in the folder (other sources' rows are kept), stats.json for this run.
 
     After Ctrl-C, a source without a part did not finish: its clips (if any) are removed, so every clip left
@@ -129,6 +148,8 @@ def _record(items: list[Item], todo: list[Item], out: Path, opts: CropOptions, w
     path = mf.write_manifest(out, all_rows)
     skipped = len(items) - len(todo)
     stats = run_stats(items, rows, opts, wall, skipped=skipped, workers=workers)
+    if summary is not None:
+        stats["executor"] = summary.to_dict()
     if interrupted:
         stats["interrupted"] = True
         stats["unfinished"] = sum(1 for it in todo if it.source not in finished)

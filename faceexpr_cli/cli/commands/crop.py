@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from faceexpr_cli.cli.options import JsonOpt, OutDirOpt, WorkersOpt
+from faceexpr_cli.cli.options import (
+    ExecutorOpt,
+    JsonOpt,
+    OutDirOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    WorkersOpt,
+    executor_spec,
+)
 
 
 def _backend_options(pairs: list[str]) -> dict:
@@ -53,6 +61,9 @@ def crop(
     preset: Annotated[str, typer.Option("--preset", help="x264 preset of the clips (ultrafast..veryslow).")] = "superfast",
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse videos with more pixels per frame.")] = 4096 * 4096,
     workers: WorkersOpt = 1,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    shard_size: ShardSizeOpt = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip videos already done in --out.")] = True,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Remove the crops of earlier runs in --out first "
                                                                 "(needed to change the settings of a folder).")] = False,
@@ -65,7 +76,9 @@ def crop(
     [cyan]fx crop list.csv --out crops --single-face --min-duration 2 --max-duration 30[/],
     [cyan]fx crop wide.mp4 --out crops --fill reflect[/],
     [cyan]fx crop IMG_0001.MOV --out crops --fps 25[/] (phone video resampled to a constant rate),
-    [cyan]fx crop videos/ --out crops --size 128 --overwrite[/] (start the folder again with other settings)
+    [cyan]fx crop videos/ --out crops --size 128 --overwrite[/] (start the folder again with other settings),
+    [cyan]fx crop videos/ --out crops --executor ray --workers 8[/] (a local Ray with 8 CPUs),
+    [cyan]fx crop list.csv --out /shared/crops --executor ray --ray-address auto --shard-size 16[/] (a cluster)
     """
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json, print_table
@@ -73,6 +86,7 @@ def crop(
     from faceexpr_cli.inputs import require_inputs
 
     require_inputs(inputs)  # before crop_videos makes --out: a missing input leaves no empty folder
+    spec = executor_spec(executor, ray_address, workers, shard_size)
     opts = CropOptions(size=size, mode=mode, margin=margin, out_of_frame=out_of_frame, fill=fill, min_face=min_face,
                        min_duration=min_duration, max_duration=max_duration, single_face=single_face,
                        score_threshold=score_threshold, backend=face_backend,
@@ -81,7 +95,7 @@ def crop(
                        max_pixels=max_pixels, preset=preset)
     # Ctrl-C: crop_videos records what finished and re-raises; main() prints the one "interrupted" line (exit 130)
     result = crop_videos(list(inputs), out, opts, workers=workers, resume=resume, overwrite=overwrite,
-                         raise_on_failure=False)
+                         raise_on_failure=False, executor=spec)
     s = result.stats
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
                "clip_seconds": s["clip_seconds"], "failed": s["failed"], "videos": dict(s["videos"]),

@@ -1,0 +1,187 @@
+"""``--executor ray``: shards of items as Ray tasks, on a cluster or on a local one started for the run.
+
+Each shard runs the job's ``run_item`` (the same per-item core as the local path) for its items, storing each
+item's result as a checkpoint (``shards.Checkpoints``) before moving on, and returns the results. Ray retries a
+shard whose worker died (``Resources.max_retries``); the retry takes the finished items from their checkpoints, so nothing
+is redone, and the driver hands each item to ``on_result`` once: a shard that fails past every retry becomes
+checkpointed results plus ``job.failed`` for the rest, never lost and never twice. Ctrl-C cancels (kills) the
+running shards, waits for them to end, and re-raises, so the command records what finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from faceexpr_cli.console import log, progress
+from faceexpr_cli.errors import DependencyError, UsageError
+from faceexpr_cli.executors.base import EXECUTORS, ExecutorSpec, ItemJob, OnResult, RunSummary
+from faceexpr_cli.executors.shards import Checkpoints, auto_shard_size, keys_unique, new_run_id, plan_shards
+
+STOP_WAIT_S = 10.0  # after Ctrl-C, how long cancelled shards get to end
+POLL_S = 0.5  # how often the progress bar counts the items finished across the cluster
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise DependencyError("--executor ray needs Ray, which is not installed",
+                              "pip install 'faceexpr[ray]'") from None
+    return ray
+
+
+def connect(spec: ExecutorSpec) -> bool:
+    """Join the cluster ``spec.address`` names, or start a local one with ``spec.workers`` CPUs; True when this
+    call started (and so must stop) Ray. A Ray already initialised in this process (a test, a notebook) is used."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    try:
+        if spec.address:
+            ray.init(address=spec.address, **kwargs)
+        else:
+            ray.init(num_cpus=spec.workers, **kwargs)
+    except ConnectionError as exc:
+        raise UsageError(f"--ray-address {spec.address}: cannot connect ({exc})",
+                         "start the cluster with `ray start --head`, or leave --ray-address out for a local one"
+                         ) from None
+    return True
+
+
+def _node() -> str:
+    try:
+        import ray
+
+        return ray.util.get_node_ip_address()
+    except Exception:  # pragma: no cover - outside a Ray worker
+        return socket.gethostname()
+
+
+def run_shard(job: ItemJob, items: list[Any], keys: list[str], checkpoints: Checkpoints) -> list[tuple]:
+    """One shard in a Ray worker: (key, result, node, seconds, from_checkpoint) per item, in order."""
+    node = _node()
+    results = []
+    for item, key in zip(items, keys, strict=True):
+        stored = checkpoints.get(key)
+        if stored is not None:  # finished by an earlier attempt of this shard
+            result, done_on, seconds = stored
+            results.append((key, result, done_on, seconds, True))
+            continue
+        t0 = time.perf_counter()
+        result = job.run_item(item)
+        seconds = time.perf_counter() - t0
+        checkpoints.put(key, (result, node, seconds))
+        results.append((key, result, node, seconds, False))
+    return results
+
+
+@EXECUTORS.register("ray")
+class RayExecutor:
+    def __init__(self, spec: ExecutorSpec):
+        self.spec = spec
+
+    def run(self, job: ItemJob, items: list[Any], on_result: OnResult, *, label: str = "items") -> RunSummary:
+        ray = import_ray()
+        keys = [job.key(it) for it in items]
+        if not keys_unique(keys):
+            raise ValueError("item keys must be unique")
+        started = connect(self.spec)
+        summary = RunSummary("ray")
+        checkpoints = Checkpoints(job.checkpoint_root(), new_run_id())
+        t0 = time.perf_counter()
+        try:
+            self._run(ray, job, items, keys, checkpoints, on_result, summary, label)
+        finally:
+            summary.wall_seconds = time.perf_counter() - t0
+            checkpoints.remove()
+            if started:
+                ray.shutdown()
+        return summary
+
+    def _run(self, ray, job, items, keys, checkpoints, on_result, summary, label) -> None:
+        res = job.resources
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1) // max(res.num_cpus, 1e-3)))
+        size = self.spec.shard_size or auto_shard_size(len(items), cpus)
+        shards = plan_shards(len(items), size)
+        summary.shards = len(shards)
+        options: dict[str, Any] = {"num_cpus": res.num_cpus, "max_retries": res.max_retries, "retry_exceptions": False}
+        if res.num_gpus:
+            options["num_gpus"] = res.num_gpus
+        if res.memory_mb:
+            options["memory"] = res.memory_mb * 1024 * 1024
+        remote = ray.remote(run_shard).options(**options)
+        job_ref = ray.put(job)
+        queue = deque(shards)
+        pending: dict[Any, Any] = {}
+        ordered = getattr(job, "ordered", False)
+        buffer: dict[int, tuple] = {}
+        delivered: set[int] = set()
+        next_pos = 0
+
+        def deliver(pos: int, entry: tuple) -> None:
+            _, result, node, seconds, reused = entry
+            if pos in delivered:  # an item is handed on once, whatever happened to its shard
+                return
+            delivered.add(pos)
+            summary.retried_items += bool(reused)
+            summary.add(node, seconds)
+            on_result(items[pos], result)
+
+        def flush() -> None:
+            nonlocal next_pos
+            while next_pos in buffer:
+                deliver(next_pos, buffer.pop(next_pos))
+                next_pos += 1
+
+        def finished(shard, ref) -> list[tuple[int, tuple]]:
+            try:
+                return list(zip(shard.positions, ray.get(ref), strict=True))
+            except ray.exceptions.RayError as exc:  # the worker died past every retry, or the task raised
+                reason = f"ray worker failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                log.warning("shard %d: %s", shard.index, reason)
+                out = []
+                for pos in shard.positions:
+                    stored = checkpoints.get(keys[pos])
+                    if stored is not None:
+                        out.append((pos, (keys[pos], stored[0], stored[1], stored[2], True)))
+                    else:
+                        summary.failed_items += 1
+                        out.append((pos, (keys[pos], job.failed(items[pos], reason), "-", 0.0, False)))
+                return out
+
+        limit = 2 * cpus  # shards in flight: enough to keep every CPU busy, few enough to cancel fast
+        try:
+            with progress() as bar:
+                task = bar.add_task(f"{label} (ray, {cpus} CPUs)", total=len(items))
+                while queue or pending:
+                    while queue and len(pending) < limit:
+                        shard = queue.popleft()
+                        ref = remote.remote(job_ref, [items[p] for p in shard.positions],
+                                            [keys[p] for p in shard.positions], checkpoints)
+                        pending[ref] = shard
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                    for ref in ready:
+                        for pos, entry in finished(pending.pop(ref), ref):
+                            if ordered:
+                                buffer[pos] = entry
+                            else:
+                                deliver(pos, entry)
+                        flush()
+                    bar.update(task, completed=max(len(delivered), min(len(items), checkpoints.count())))
+                bar.update(task, completed=len(delivered))
+        except KeyboardInterrupt:
+            flush()  # results that arrived in order are kept
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):
+                ray.wait(list(pending), num_returns=len(pending), timeout=STOP_WAIT_S)
+            raise
+        if len(delivered) != len(items):  # pragma: no cover - every shard returns or is recorded as failed
+            raise RuntimeError(f"ray executor: {len(items) - len(delivered)} items without a result")

@@ -1,0 +1,191 @@
+"""``--executor ray`` against the local path on one local Ray cluster (2 CPUs): same rows apart from timings,
+same files (decoded frames), every item exactly once when a worker dies mid-shard, and Ctrl-C then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from scalecheck import decoded_frames, final_files, rows_without_timing
+
+from faceexpr_cli.crop import CropOptions, crop_videos, read_manifest
+from faceexpr_cli.crop.job import CropJob
+from faceexpr_cli.executors import ExecutorSpec, Resources, run_items
+
+pytestmark = pytest.mark.timeout(180)
+
+CROP = {"size": 64, "embed": False}
+
+
+def _manifest_rows(out: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(out / "manifest.parquet").to_pylist()
+
+
+@pytest.fixture(scope="module")
+def crop_local(crop_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("crop_local")
+    crop_videos([crop_inputs], out, CropOptions(**CROP), raise_on_failure=False)
+    return out
+
+
+def _same_crop_outputs(a: Path, b: Path) -> None:
+    ra, rb = _manifest_rows(a), _manifest_rows(b)
+    assert rows_without_timing(ra) == rows_without_timing(rb)
+    assert final_files(a) == final_files(b)
+    clips = [r["clip"] for r in ra if r["status"] == "ok"]
+    assert len(clips) == 4
+    for clip in clips:
+        fa, fb = decoded_frames(a / clip), decoded_frames(b / clip)
+        assert fa.shape == fb.shape and (fa == fb).all(), clip
+
+
+def test_crop_on_ray_equals_local(ray_address, crop_inputs, crop_local, tmp_path):
+    out = tmp_path / "ray"
+    result = crop_videos([crop_inputs], out, CropOptions(**CROP), raise_on_failure=False,
+                         executor=ExecutorSpec("ray", shard_size=2))
+    _same_crop_outputs(crop_local, out)
+    statuses = sorted(r["status"] for r in result.rows)
+    assert statuses == ["error", "ok", "ok", "ok", "ok", "skipped"]
+    # the rows came from Ray's worker processes, not from this one
+    assert {r["worker_pid"] for r in result.rows if r["status"] == "ok"} - {os.getpid()}
+    ex = result.stats["executor"]
+    assert ex["shards"] == 3 and sum(n["items"] for n in ex["nodes"].values()) == 6
+    assert not (out / ".fx-shards").exists()
+    # a second run resumes: nothing is redone
+    again = crop_videos([crop_inputs], out, CropOptions(**CROP), raise_on_failure=False,
+                        executor=ExecutorSpec("ray", shard_size=2))
+    assert again.stats["resumed_skipped"] == 5  # the corrupt video is tried again, as locally
+
+
+@dataclass
+class DyingCropJob(CropJob):
+    """Kills its own worker process in the middle of ``v1.mp4`` the first time (a marker file remembers)."""
+
+    marker: str = ""
+
+    def run_item(self, item):
+        with open(self.marker + ".calls", "a") as f:
+            f.write(Path(item.source).name + "\n")
+        if item.source.endswith("v1.mp4") and not os.path.exists(self.marker):
+            Path(self.marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run_item(item)
+
+
+def _by_value():
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import this test file
+
+
+def test_a_killed_worker_loses_and_repeats_nothing(ray_address, crop_inputs, crop_local, tmp_path):
+    from faceexpr_cli.crop.inputs import expand_inputs
+    from faceexpr_cli.crop.job import merge_rows
+
+    _by_value()
+    out = tmp_path / "ray"
+    out.mkdir()
+    items = expand_inputs([crop_inputs])
+    marker = str(tmp_path / "killed")
+    job = DyingCropJob(str(out), CropOptions(**CROP).validate(), marker=marker)
+    seen: list[str] = []
+
+    def on_result(item, rows):
+        seen.append(item.source)
+        merge_rows(out, item, rows)
+
+    # shard 0 is [corrupt, notes] and shard 1 [v0, v1]: v0 is finished and checkpointed when v1 kills the worker
+    summary = run_items(ExecutorSpec("ray", shard_size=2), job, items, on_result)
+    assert os.path.exists(marker), "the worker was never killed: the test proves nothing"
+    assert sorted(seen) == sorted(it.source for it in items)  # each item exactly once
+    calls = Path(marker + ".calls").read_text().split()
+    assert calls.count("v1.mp4") == 2  # run again after the kill
+    assert calls.count("v0.mp4") == 1  # taken from its checkpoint, not redone
+    assert summary.retried_items == 1 and summary.failed_items == 0
+    from faceexpr_cli.crop import manifest as mf
+
+    rows = mf.read_parts(out)
+    assert rows_without_timing(rows) == rows_without_timing(_manifest_rows(crop_local))
+
+
+@dataclass
+class AlwaysDying:
+    """A light job whose item 3 always kills its worker: past every retry it is a failed result."""
+
+    root: str
+    resources: Resources = Resources(max_retries=1)
+
+    def key(self, item):
+        return f"item{item}"
+
+    def run_item(self, item):
+        if item == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {"item": item, "ok": True}
+
+    def failed(self, item, error):
+        return {"item": item, "ok": False, "error": error}
+
+    def checkpoint_root(self):
+        return self.root
+
+
+def test_a_shard_that_dies_past_its_retries_becomes_failed_rows(ray_address, tmp_path):
+    _by_value()
+    got: dict[int, dict] = {}
+
+    def on_result(item, result):
+        assert item not in got
+        got[item] = result
+
+    summary = run_items(ExecutorSpec("ray", shard_size=2), AlwaysDying(str(tmp_path)), list(range(6)), on_result)
+    assert sorted(got) == list(range(6))
+    assert got[2] == {"item": 2, "ok": True}  # finished before the kill in the same shard: kept
+    assert got[3]["ok"] is False and "ray worker failed" in got[3]["error"]
+    assert all(got[i]["ok"] for i in (0, 1, 2, 4, 5))
+    assert summary.failed_items == 1
+    assert not (tmp_path / ".fx-shards").exists()
+
+
+def test_ctrl_c_of_the_driver_then_resume(ray_address, crop_inputs, crop_local, tmp_path):
+    out = tmp_path / "out"
+    # --stride 1 and one video per task make the run long enough for Ctrl-C to land in its middle
+    args = ["crop", str(crop_inputs), "--out", str(out), "--size", "64", "--no-embed", "--executor", "ray",
+            "--ray-address", ray_address, "--shard-size", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "faceexpr_cli", *args, "--stride", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    parts = out / "manifest" / "parts"
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < 90:
+        if len(list(parts.glob("*.parquet"))) >= 3:  # the two quick rows and one video
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    df = read_manifest(out / "manifest.parquet")
+    done = set(df["source"])
+    assert 3 <= len(done) < 6, "the run finished before the interrupt: the test proves nothing"
+    ok = {r["clip"] for _, r in df.iterrows() if r["status"] == "ok"}
+    on_disk = {p.relative_to(out).as_posix() for p in (out / "clips").rglob("*.mp4") if not p.name.startswith(".")}
+    assert on_disk == ok  # no clip without its row
+    assert not list(out.rglob("*.part")) and not (out / ".fx-shards").exists()
+    assert json.loads((out / "stats.json").read_text())["interrupted"] is True
+    # the re-run (stride 10 again would change the settings; keep --stride 1) skips what finished
+    again = crop_videos([crop_inputs], out, CropOptions(**CROP, stride=1), raise_on_failure=False,
+                        executor=ExecutorSpec("ray"))
+    finished_ok = len(done - {str(crop_inputs / "corrupt.mp4")})
+    assert again.stats["resumed_skipped"] == finished_ok
+    assert sorted(r["status"] for r in again.rows) == ["error", "ok", "ok", "ok", "ok", "skipped"]
