@@ -100,6 +100,10 @@ class Stats:
 def _check(opts: LiveOptions) -> None:
     from faceexpr_cli.safety import check_number
 
+    if opts.serve is not None:
+        from faceexpr_cli.live.server import parse_address
+
+        parse_address(opts.serve, opts.host)
     if opts.max_seconds is not None:
         check_number(opts.max_seconds, "--max-seconds", minimum=0.1)
     check_number(opts.linger, "--linger", minimum=0)
@@ -209,8 +213,8 @@ def _face_point(box: list[float] | None, shape: tuple[int, ...]) -> list[float] 
 def run_live(opts: LiveOptions) -> LiveResult:
     _check(opts)
     spec = parse_source(opts.source, parse_size(opts.size))
-    processor = FrameProcessor(opts.models)  # every model loads before the first frame is taken
     capture = Capture(spec, opts.as_fast_as_possible)
+    processor = FrameProcessor(opts.models)  # every model loads before the first frame is taken
     stats = Stats()
 
     def status() -> dict[str, Any]:
