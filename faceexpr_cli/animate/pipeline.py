@@ -31,9 +31,9 @@ class AnimateOptions:
     adapt_scale: bool = False
     reference: str | None = None  # a driving frame index or an image path
     find_best_frame: bool = False
-    crop: str = "none"  # none | auto
-    crop_increase: float = 0.4
-    paste_back: bool = False
+    crop: str | None = None  # none | auto; None: the engine's default (liveportrait: auto, others: none)
+    crop_increase: float | None = None  # None: the engine's default (0.4; liveportrait 0.65, a 2.3x square)
+    paste_back: bool | None = None  # None: on where the engine says so and the crop is auto
     smooth: float = 1.5  # One-Euro min cutoff (Hz) on the driving motion; 0 turns smoothing off
     side_by_side: bool = False
     max_frames: int | None = None
@@ -43,9 +43,19 @@ class AnimateOptions:
 
     def validate(self) -> AnimateOptions:
         """NaN, infinite and out-of-range numbers, and a bad engine/backend/device: usage errors before any work."""
+        from faceexpr_cli.animate.crop import DEFAULT_INCREASE
+        from faceexpr_cli.animate.engines import ENGINES
         from faceexpr_cli.animate.face_lost import check_policy
         from faceexpr_cli.safety import check_number
 
+        cls = ENGINES.get(self.engine)  # engine defaults for the framing options left unset
+        if self.crop is None:
+            self.crop = getattr(cls, "default_crop", "none")
+        if self.crop_increase is None:
+            self.crop_increase = getattr(cls, "default_crop_increase", DEFAULT_INCREASE)
+        if self.paste_back is None:
+            self.paste_back = self.crop == "auto" and getattr(cls, "default_paste_back", False)
+        self.engine_options.extra.setdefault("crop", self.crop)
         check_number(self.smooth, "--smooth", minimum=0)
         check_number(self.crop_increase, "--crop-increase", minimum=0, maximum=10)
         check_number(self.max_frames, "--max-frames", minimum=1)
@@ -149,6 +159,42 @@ class Driving:
             yield self.transform(image)
 
 
+class TemplateDriving:
+    """A motion template (``.npz`` from ``fx animate extract-motion``) in place of a driving video: no frames,
+    the motion and fps it holds."""
+
+    is_image = False
+    has_audio = False
+
+    def __init__(self, path: Path, opts: AnimateOptions):
+        if not path.is_file():
+            from faceexpr_cli.errors import MissingFileError
+
+            raise MissingFileError(path, "motion template")
+        for flag, on in (("--side-by-side", opts.side_by_side), ("--find-best-frame", opts.find_best_frame)):
+            if on:
+                raise UsageError(f"{flag} needs the driving video, not a motion template")
+        self.path, self.max_frames = path, opts.max_frames
+        self.transform = lambda im: im
+        self.motion: Motion | None = None
+        self.fps, self.count = 25.0, 0
+
+    def load(self, engine: Engine) -> None:
+        if not hasattr(engine, "load_motion"):
+            raise UsageError(f"--driving {self.path.name}: motion templates drive the liveportrait engine",
+                             "add --engine liveportrait")
+        motion, self.fps = engine.load_motion(self.path)
+        if self.max_frames:
+            motion = Motion(motion.points[:self.max_frames], None, motion.found[:self.max_frames])
+        self.motion, self.count = motion, len(motion)
+
+    def raw(self, fps: float | None = None) -> Iterator[np.ndarray]:
+        return iter(())
+
+    def frames(self) -> Iterator[np.ndarray]:
+        return iter(())
+
+
 def _one_euro(values: np.ndarray, times: np.ndarray, cutoff: float, beta: float) -> np.ndarray:
     """Zero-phase One-Euro filtering of a (T, D) series: forwards and backwards, averaged (no lag)."""
     from faceexpr_cli.face.smoothing import OneEuroFilter
@@ -238,12 +284,16 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     opts = (opts or AnimateOptions()).validate()
     t0 = time.perf_counter()
     source, out = Path(source), Path(out)
-    driving = Driving(Path(driving_path), opts.max_frames, opts.max_pixels)
+    template = Path(driving_path).suffix.lower() == ".npz"  # a motion template (fx animate extract-motion)
+    driving = (TemplateDriving(Path(driving_path), opts) if template
+               else Driving(Path(driving_path), opts.max_frames, opts.max_pixels))
     check_out(out, driving.is_image)
     check_image(source, opts.max_pixels)  # from its header, before the pixels are decoded
     full_source = read_image(source)
     engine = get_engine(opts.engine, opts.engine_options)
     size = engine.size
+    if template:
+        driving.load(engine)
 
     src_crop = None
     if opts.crop == "auto":
@@ -251,9 +301,10 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
         work = size or 256
         src_crop = image_crop(backend, full_source, work, str(source), opts.crop_increase)
         src_image = src_crop.apply(full_source)
-        drv_crop = tube_crop(backend, driving.raw(fps=None if driving.is_image else 2.0), work, str(driving.path),
-                             opts.crop_increase)
-        driving.transform = drv_crop.apply
+        if not template:  # a template's motion was measured on the driver's own crop
+            drv_crop = tube_crop(backend, driving.raw(fps=None if driving.is_image else 2.0), work,
+                                 str(driving.path), opts.crop_increase)
+            driving.transform = drv_crop.apply
     elif size:
         src_image = _resize(full_source, size)
         driving.transform = lambda im: _resize(im, size)
@@ -273,7 +324,8 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     # Lost frames get the policy's motion before smoothing (no garbage smeared into good frames) and again after
     # (exactly the held / neutral motion, not a blend).
     motion = apply_policy(opts.on_missing_face, motion, found, _pick(ref_motion, motion, ref_index))
-    motion = smooth_motion(motion, driving.fps, opts.smooth)
+    smoother = getattr(engine, "smooth", None)  # an engine whose motion is not points smooths its own
+    motion = (smoother or smooth_motion)(motion, driving.fps, opts.smooth)
     reference = _pick(ref_motion, motion, ref_index)
     motion = apply_policy(opts.on_missing_face, motion, found, reference)
     targets = engine.retarget(source_motion, motion, reference, relative, opts.adapt_scale)
@@ -299,8 +351,10 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
 def _measure(engine: Engine, opts: AnimateOptions, driving: Driving) -> tuple[Motion, LandmarkTrack | None]:
     """The engine's motion of every driving frame, with ``found`` (the frames where the face was seen with
     confidence): the landmark engines report it, for the others a landmark follower watches the same frames."""
-    from faceexpr_cli.animate.landmarks import LandmarkFollower
+    from faceexpr_cli.animate.landmarks import LandmarkFollower, NoFaceError
 
+    if getattr(driving, "motion", None) is not None:  # a motion template
+        return driving.motion, None
     follower = None
     if not engine.landmark_motion:
         follower = LandmarkFollower(_face_backend(opts), int(opts.engine_options.extra.get("detect_every", 10)))
@@ -315,7 +369,15 @@ def _measure(engine: Engine, opts: AnimateOptions, driving: Driving) -> tuple[Mo
                 yield frame
 
         motion = engine.driving_motion(counted(), str(driving.path))
-    track = follower.track(str(driving.path)) if follower is not None else None
+    try:
+        track = follower.track(str(driving.path)) if follower is not None else None
+    except NoFaceError:
+        if not getattr(engine, "face_optional", False):
+            raise
+        log.warning("%s: no face found by the face layer; animating every frame", driving.path)
+        track = None
+    if track is not None and hasattr(engine, "set_driver_landmarks"):
+        engine.set_driver_landmarks(track.points, track.found)
     found = track.found if track is not None else motion.found
     if found is None:
         found = np.ones(len(motion), bool)
@@ -343,9 +405,11 @@ def _write(out: Path, frames: Iterator[np.ndarray], driving: Driving, total: int
         return 1, frame.shape
     from faceexpr_cli.media.timeline import frame_times
 
-    # the result plays on the driver's own clock: each frame at its driving frame's time (VFR phone video too)
-    table = frame_times(driving.path)
-    times, end = table.times[:total], table.span_end(0, min(total, len(table)))
+    if getattr(driving, "motion", None) is not None:  # a template: its own constant rate
+        times, end = np.arange(total) / driving.fps, total / driving.fps
+    else:  # the result plays on the driver's own clock: each frame at its driving frame's time (VFR video too)
+        table = frame_times(driving.path)
+        times, end = table.times[:total], table.span_end(0, min(total, len(table)))
     shape: tuple[int, ...] = ()
     writer = VideoWriter(out, driving.fps, audio=driving.path if driving.has_audio else None, audio_duration=end)
     try:

@@ -1,4 +1,5 @@
-"""`fx animate`: portrait animation (fomm, landmarks), `fx animate eval`, and `fx train animator`."""
+"""`fx animate`: portrait animation (landmarks, fomm, liveportrait), `fx animate eval`, `fx animate
+extract-motion`, and `fx train animator`."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ animate_app = typer.Typer(
     subcommand_metavar="",  # `fx animate [OPTIONS]` animates; `fx animate eval` is listed under Commands
 )
 
-EngineOpt = Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights) or fomm (First Order Motion).")]
+EngineOpt = Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights), fomm (First Order Motion) "
+                                        "or liveportrait (LivePortrait).")]
 CheckpointOpt = Annotated[str | None, typer.Option(
-    "--checkpoint", help="FOMM checkpoint (vox-cpk.pth.tar layout); default: the card's cached weights; "
-    "'random' for random weights.")]
+    "--checkpoint", help="FOMM checkpoint (vox-cpk.pth.tar layout) or LivePortrait's liveportrait/ folder (or a "
+    "folder of its five .pth files); default: the card's cached weights; 'random' for random weights.")]
 ConfigOpt = Annotated[str | None, typer.Option(
-    "--config", help="Model card name/path or an original FOMM YAML (its model_params). Default: fomm-vox256.")]
+    "--config", help="Model card name/path, an original FOMM YAML or LivePortrait models.yaml (its model_params). "
+    "Default: fomm-vox256 / liveportrait.")]
 SizeOpt = Annotated[int | None, typer.Option(
     "--size", help="fomm: the square frame size the model runs at. Default: the --config YAML's "
     "dataset_params.frame_shape, else the card's size (256).", show_default=False)]
@@ -37,21 +40,44 @@ FallbackOpt = Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --
                                            "the GPU provider is not available instead of failing.")]
 
 
-def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False, size=None):
+def _engine_options(checkpoint, config, backend, device, batch, face_backend, allow_cpu_fallback=False, size=None,
+                    extra=None):
     from faceexpr_cli.animate.engines import EngineOptions
     from faceexpr_cli.face.backend import resolve_backend_name
 
     face_backend = resolve_backend_name(face_backend)  # what the run's metadata records
+    extra = dict(extra or {})
+    if size is not None:
+        extra["size"] = size
     return EngineOptions(checkpoint=checkpoint, config=config, backend=backend, device=device, batch=batch,
-                         face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback,
-                         extra={} if size is None else {"size": size})
+                         face_backend=face_backend, allow_cpu_fallback=allow_cpu_fallback, extra=extra)
+
+
+LP_HELP = "liveportrait: "
+DrivingOptionOpt = Annotated[str, typer.Option("--driving-option", help=LP_HELP + "pose-friendly (motion as "
+                                               "measured) or expression-friendly (scaled by the faces' sizes in "
+                                               "the first frame).")]
+RegionOpt = Annotated[str, typer.Option("--region", help=LP_HELP + "what moves: all, exp, pose, lip or eyes.")]
+StitchingOpt = Annotated[bool, typer.Option("--stitching/--no-stitching", help=LP_HELP + "keep the face attached "
+                                            "to the shoulders (stitching MLP).")]
+EyeRetargetOpt = Annotated[str | None, typer.Option("--eye-retarget", help=LP_HELP + "eye opening ratio to impose "
+                                                    "(e.g. 0.35; 0 closes) or 'driver' (the driver's, per frame).")]
+LipRetargetOpt = Annotated[str | None, typer.Option("--lip-retarget", help=LP_HELP + "lip opening ratio to impose "
+                                                    "or 'driver'.")]
+MultiplierOpt = Annotated[float, typer.Option("--driving-multiplier", help=LP_HELP + "scale the driven motion.")]
+
+
+def _lp_extra(driving_option, region, stitching, eye_retarget, lip_retarget, driving_multiplier) -> dict:
+    return {"driving_option": driving_option, "region": region, "stitching": stitching,
+            "eye_retarget": eye_retarget, "lip_retarget": lip_retarget, "driving_multiplier": driving_multiplier}
 
 
 @animate_app.callback()
 def animate(
     ctx: typer.Context,
     source: Annotated[Path | None, typer.Option("--source", "-s", help="Portrait image to animate.")] = None,
-    driving: Annotated[Path | None, typer.Option("--driving", "-d", help="Driving video (or one image).")] = None,
+    driving: Annotated[Path | None, typer.Option("--driving", "-d", help="Driving video (or one image, or a "
+                                                 "motion.npz from fx animate extract-motion).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="result.mp4 (video driver) or result.png.")] = None,
     engine: EngineOpt = "landmarks",
     checkpoint: CheckpointOpt = None,
@@ -65,11 +91,15 @@ def animate(
                                                   "index or an image (default: frame 0).")] = None,
     find_best_frame: Annotated[bool, typer.Option("--find-best-frame", help="Measure motion from the driving "
                                                   "frame closest to the source's face.")] = False,
-    crop: Annotated[str, typer.Option("--crop", help="auto: detect and crop both faces to the model's "
-                                      "framing; none: use the images as they are.")] = "none",
-    crop_increase: Annotated[float, typer.Option("--crop-increase", help="Margin around the face box.")] = 0.4,
-    paste_back: Annotated[bool, typer.Option("--paste-back", help="Put the animated face back into the full "
-                                             "source image (needs --crop auto).")] = False,
+    crop: Annotated[str | None, typer.Option("--crop", help="auto: detect and crop both faces to the model's "
+                                             "framing; none: use the images as they are. Default: auto for "
+                                             "liveportrait, none otherwise.", show_default=False)] = None,
+    crop_increase: Annotated[float | None, typer.Option("--crop-increase", help="Margin around the face box "
+                                                        "(default 0.4; liveportrait 0.65, a 2.3x square).",
+                                                        show_default=False)] = None,
+    paste_back: Annotated[bool | None, typer.Option("--paste-back/--no-paste-back", help="Put the animated face "
+                                                    "back into the full source image (needs --crop auto; default: "
+                                                    "on for liveportrait).", show_default=False)] = None,
     smooth: Annotated[float, typer.Option("--smooth", help="Temporal smoothing of the driving motion "
                                           "(One-Euro cutoff in Hz; 0 = off).")] = 1.5,
     side_by_side: Annotated[bool, typer.Option("--side-by-side", help="Write source | driving | result.")] = False,
@@ -83,9 +113,15 @@ def animate(
     max_frames: MaxFramesOpt = None,
     max_pixels: MaxPixelsOpt = 4096 * 4096,
     allow_cpu_fallback: FallbackOpt = False,
+    driving_option: DrivingOptionOpt = "pose-friendly",
+    region: RegionOpt = "all",
+    stitching: StitchingOpt = True,
+    eye_retarget: EyeRetargetOpt = None,
+    lip_retarget: LipRetargetOpt = None,
+    driving_multiplier: MultiplierOpt = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Animate a portrait with a driving video or image (engines: landmarks, fomm).
+    """Animate a portrait with a driving video or image (engines: landmarks, fomm, liveportrait).
 
     The face in --source moves as the face in --driving does; `fx animate eval` measures reconstruction.
 
@@ -96,6 +132,9 @@ def animate(
       [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-256.yaml --checkpoint vox-cpk.pth.tar --find-best-frame --adapt-scale --side-by-side[/]
       [cyan]fx animate -s a.png -d b.mp4 -o r.mp4 --engine fomm --config vox-128.yaml --checkpoint random --size 128[/]
       [cyan]fx animate -s a.png -d walk-off.mp4 -o r.mp4 --on-missing-face neutral --json[/]
+      [cyan]fx animate -s photo.jpg -d talk.mp4 -o out.mp4 --engine liveportrait --checkpoint liveportrait/[/] (crop and paste-back by default)
+      [cyan]fx animate -s a.png -d talk.mp4 -o r.mp4 --engine liveportrait --region lip --eye-retarget driver --driving-multiplier 1.2[/]
+      [cyan]fx animate -s a.png -d motion.npz -o r.mp4 --engine liveportrait --crop none --size 256[/]
       [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
     """
     if ctx.invoked_subcommand is not None:
@@ -116,7 +155,9 @@ def animate(
                           paste_back=paste_back, smooth=smooth, side_by_side=side_by_side, max_frames=max_frames,
                           on_missing_face=on_missing_face, max_pixels=max_pixels,
                           engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
-                                                         allow_cpu_fallback, size))
+                                                         allow_cpu_fallback, size,
+                                                         _lp_extra(driving_option, region, stitching, eye_retarget,
+                                                                   lip_retarget, driving_multiplier)))
     result = run(source, driving, out, opts)
     if json_out:
         print_json(result.to_dict())
