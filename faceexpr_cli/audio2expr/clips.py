@@ -22,7 +22,7 @@ from faceexpr_cli.audio2expr.mel import MelSpec, frame_windows, log_mel
 from faceexpr_cli.console import log
 from faceexpr_cli.errors import DataError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -34,6 +34,7 @@ class ClipTargets:
     found: np.ndarray  # (T,) bool
     neutral: np.ndarray  # (68, 2)
     blink: np.ndarray  # (T,)
+    envelope: np.ndarray  # (T,) RMS of the audio over each frame's span
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -56,7 +57,15 @@ def targets_from(frames: np.ndarray, wave: np.ndarray, fps: float, key: str, bac
     good = shapes[track.found] if track.found.any() else shapes
     neutral = S.neutral_face(good)
     return ClipTargets(key, float(fps), log_mel(wave, spec), shapes, np.asarray(track.found, bool), neutral,
-                       S.blink_values(shapes, neutral))
+                       S.blink_values(shapes, neutral), envelope(wave, len(shapes), fps, spec.sample_rate))
+
+
+def envelope(wave: np.ndarray, frames: int, fps: float, rate: int) -> np.ndarray:
+    """(frames,) RMS of ``wave`` over each video frame's span (zeros past the end)."""
+    edges = np.round(np.arange(frames + 1) / fps * rate).astype(np.int64)
+    sq = np.concatenate([[0.0], np.cumsum(np.asarray(wave, np.float64) ** 2)])
+    lo, hi = np.minimum(edges[:-1], len(wave)), np.minimum(edges[1:], len(wave))
+    return np.sqrt((sq[hi] - sq[lo]) / np.maximum(hi - lo, 1)).astype(np.float32)
 
 
 def _settings(detect_every: int, backend: str, spec: MelSpec) -> dict:
@@ -74,7 +83,7 @@ def _save(path: Path, clips: list[ClipTargets]) -> None:
     arrays = {}
     for i, c in enumerate(clips):
         arrays.update({f"{i}.mel": c.mel, f"{i}.shapes": c.shapes, f"{i}.found": c.found, f"{i}.neutral": c.neutral,
-                       f"{i}.blink": c.blink})
+                       f"{i}.blink": c.blink, f"{i}.envelope": c.envelope})
     meta = [{"key": c.key, "fps": c.fps} for c in clips]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
@@ -87,7 +96,7 @@ def _load(path: Path) -> list[ClipTargets] | None:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
             return [ClipTargets(m["key"], float(m["fps"]), z[f"{i}.mel"], z[f"{i}.shapes"], z[f"{i}.found"],
-                                z[f"{i}.neutral"], z[f"{i}.blink"]) for i, m in enumerate(meta)]
+                                z[f"{i}.neutral"], z[f"{i}.blink"], z[f"{i}.envelope"]) for i, m in enumerate(meta)]
     except Exception as exc:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
         log.warning("target cache %s is unreadable (%s); recomputing", path.name, exc)
         return None
