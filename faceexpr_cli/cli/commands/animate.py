@@ -214,6 +214,48 @@ def animate_eval(
         raise BatchFailures(summary["failed"], summary["videos"], Path(out) / "per_video.csv")
 
 
+@animate_app.command("extract-motion")
+def animate_extract_motion(
+    driving: Annotated[Path, typer.Argument(help="Driving video.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The motion template to write (.npz).")] = Path(
+        "motion.npz"),
+    checkpoint: CheckpointOpt = None,
+    config: ConfigOpt = None,
+    size: SizeOpt = None,
+    crop: Annotated[str, typer.Option("--crop", help="auto: LivePortrait's 2.3x face crop; none: frames as "
+                                      "they are.")] = "auto",
+    max_frames: MaxFramesOpt = None,
+    max_pixels: MaxPixelsOpt = 4096 * 4096,
+    backend: BackendOpt = "torch",
+    device: DeviceOpt = "cpu",
+    batch: BatchOpt = 8,
+    face_backend: FaceBackendOpt = "default",
+    allow_cpu_fallback: FallbackOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a driving video's LivePortrait motion (pose, exp, scale, t, key points per frame) as .npz.
+
+    `fx animate --engine liveportrait --driving motion.npz` reuses it without the video (no pickle is read).
+
+    Examples:
+      [cyan]fx animate extract-motion talk.mp4 -o motion.npz --checkpoint liveportrait/[/]
+      [cyan]fx animate extract-motion talk.mp4 -o motion.npz --crop none --checkpoint liveportrait/ --json[/]
+    """
+    from faceexpr_cli.animate.liveportrait_template import ExtractOptions, extract_motion
+    from faceexpr_cli.console import out as stdout
+    from faceexpr_cli.console import print_json
+
+    opts = ExtractOptions(crop=crop, max_frames=max_frames, max_pixels=max_pixels,
+                          engine_options=_engine_options(checkpoint, config, backend, device, batch, face_backend,
+                                                         allow_cpu_fallback, size))
+    result = extract_motion(driving, out, opts)
+    if json_out:
+        print_json(result)
+    else:
+        stdout.print(f"{result['out']}: {result['frames']} frame(s) at {result['fps']:g} fps, "
+                     f"face in {result['face_frames']}{', eye/lip ratios' if result['ratios'] else ''}")
+
+
 def train_animator(
     overrides: OverridesArg = None,
     recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path.")] = "fomm-tiny",
