@@ -169,3 +169,31 @@ def _write(out: Path, engine, targets: np.ndarray, fps: float, speech: Path) -> 
         writer.abort()
         raise
     return writer.frames
+
+
+def speech_command(source: Path, driving: Path, out: Path, audio_model: Path | None, audio: Path | None,
+                   emotion: Path | None, alpha: float, ortho: bool, backend: str, face_backend: str, batch: int,
+                   max_frames: int | None, max_pixels: int | None, json_out: bool) -> None:
+    """`fx animate` with speech: checks what was asked, runs ``animate_speech``, prints the result line."""
+    from faceexpr_cli.console import out as stdout
+    from faceexpr_cli.console import print_json
+    from faceexpr_cli.face.backend import resolve_backend_name
+
+    if audio_model is None:
+        raise UsageError("speech drives the portrait through a trained audio model", "add --audio-model RUN "
+                         "(a `fx train audio2expr` run)")
+    if audio is not None and is_audio_path(driving):
+        raise UsageError("--audio goes with a driving video (its head motion)", "pass the speech as --driving alone")
+    speech, video = (audio, driving) if audio is not None else (driving, None)
+    if video is None and not is_audio_path(speech):
+        raise UsageError(f"--driving {driving} is not an audio file", "pass speech.wav as --driving, or a video "
+                         "with --audio speech.wav")
+    opts = SpeechOptions(audio_model, emotion, alpha, ortho, backend=backend,
+                         face_backend=resolve_backend_name(face_backend), batch=batch, max_frames=max_frames,
+                         max_pixels=max_pixels)
+    result = animate_speech(source, speech, out, opts, driving=video)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        stdout.print(f"{result.out}: {result.frames} frame(s) {result.width}x{result.height} from speech "
+                     f"(head motion: {result.head_motion}), {result.ms_per_frame} ms/frame, speech as audio")

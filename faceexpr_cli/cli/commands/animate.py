@@ -119,6 +119,16 @@ def animate(
     eye_retarget: EyeRetargetOpt = None,
     lip_retarget: LipRetargetOpt = None,
     driving_multiplier: MultiplierOpt = 1.0,
+    audio_model: Annotated[Path | None, typer.Option("--audio-model", help="A `fx train audio2expr` run: the mouth "
+                                                     "follows speech (--driving speech.wav, or --audio with a "
+                                                     "driving video); docs/audio.md.")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="Speech for the mouth while --driving (a video) "
+                                               "gives the head motion; needs --audio-model.")] = None,
+    emotion: Annotated[Path | None, typer.Option("--emotion", help="A `fx train emotion-adding` run applied to "
+                                                 "the speech-driven expression.")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", help="Emotion blend weight (0 = none).")] = 1.0,
+    ortho: Annotated[bool, typer.Option("--ortho", help="Keep only the emotion component orthogonal to the "
+                                        "speech-driven expression.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Animate a portrait with a driving video or image (engines: landmarks, fomm, liveportrait).
@@ -136,6 +146,8 @@ def animate(
       [cyan]fx animate -s a.png -d talk.mp4 -o r.mp4 --engine liveportrait --region lip --eye-retarget driver --driving-multiplier 1.2[/]
       [cyan]fx animate -s a.png -d motion.npz -o r.mp4 --engine liveportrait --crop none --size 256[/]
       [cyan]fx animate eval clips/ --engine fomm --checkpoint vox-cpk.pth.tar --out eval/[/]
+      [cyan]fx animate -s portrait.png -d speech.wav --audio-model runs/a2e -o talk.mp4[/] (speech drives the mouth)
+      [cyan]fx animate -s portrait.png -d head.mp4 --audio speech.wav --audio-model runs/a2e --emotion runs/happy --alpha 0.5 --ortho -o talk.mp4[/]
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -145,10 +157,18 @@ def animate(
     if missing:
         raise UsageError(f"fx animate needs {', '.join(missing)}",
                          "e.g. fx animate --source portrait.png --driving talk.mp4 --out result.mp4")
-    from faceexpr_cli.animate.pipeline import AnimateOptions
-    from faceexpr_cli.animate.pipeline import animate as run
+    from faceexpr_cli.audio2expr.speech import is_audio_path
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json
+
+    if audio_model is not None or audio is not None or is_audio_path(driving):
+        from faceexpr_cli.audio2expr.speech import speech_command
+
+        speech_command(source, driving, out, audio_model, audio, emotion, alpha, ortho, backend, face_backend,
+                       batch, max_frames, max_pixels, json_out)
+        return
+    from faceexpr_cli.animate.pipeline import AnimateOptions
+    from faceexpr_cli.animate.pipeline import animate as run
 
     opts = AnimateOptions(engine=engine, relative=relative, adapt_scale=adapt_scale, reference=reference,
                           find_best_frame=find_best_frame, crop=crop, crop_increase=crop_increase,
