@@ -96,6 +96,9 @@ def evaluate_video(engine, backend, path: Path, opts: EvalOptions) -> dict[str, 
     for i in range(0, len(frames), step):
         fake = engine.render(targets.slice(i, i + step))
         real = frames[i:i + step]
+        if fake.shape[1:3] != real.shape[1:3]:  # liveportrait upsamples 2x: compare at the input size
+            size = (real.shape[2], real.shape[1])
+            fake = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in fake])
         l1.append(np.abs(fake.astype(np.float32) - real.astype(np.float32)).mean(axis=(1, 2, 3)) / 255.0)
         for j in range(len(real)):
             if (i + j) % opts.every == 0:
