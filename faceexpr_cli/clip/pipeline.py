@@ -21,6 +21,7 @@ from faceexpr_cli.console import log, progress
 from faceexpr_cli.dataset import format as fmt
 from faceexpr_cli.dataset.writer import DatasetWriter, write_stats
 from faceexpr_cli.errors import DataError, FxError, MediaError, UsageError
+from faceexpr_cli.executors import ExecutorSpec
 from faceexpr_cli.runlock import output_lock
 from faceexpr_cli.safety import check_number
 
@@ -93,35 +94,38 @@ def clip_key(source: str, index: int) -> str:
     return f"{fmt.safe_key(Path(source).stem)[:40]}-{zlib.crc32(source.encode()):08x}-{index:04d}"
 
 
-def run_clip(inputs: list[ClipInput], out: str | Path, settings: ClipSettings, *, overwrite: bool = False
-             ) -> ClipRun:
+def run_clip(inputs: list[ClipInput], out: str | Path, settings: ClipSettings, *, overwrite: bool = False,
+             executor: ExecutorSpec | None = None) -> ClipRun:
+    """``executor`` (``ray``) cuts the inputs on a cluster with the same per-input code; this process replays
+    each input's clips and rows into the dataset in input order, so the shards are the local run's."""
     settings.check()
+    spec = (executor or ExecutorSpec()).check()
+    if not spec.distributed and spec.workers > 1:
+        raise UsageError("fx clip runs its inputs in this process; --workers N needs --executor ray")
     with output_lock(out, "fx clip") as out:
-        return _run_locked(inputs, out, settings, overwrite)
+        return _run_locked(inputs, out, settings, overwrite, spec)
 
 
-def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, overwrite: bool) -> ClipRun:
+def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, overwrite: bool,
+                spec: ExecutorSpec) -> ClipRun:
     started = time.time()
-    skipped = 0
     writer = DatasetWriter(out, max_count=settings.shard_count, max_bytes=settings.shard_bytes,
                            settings=settings.to_json(), overwrite=overwrite)
+    todo = [item for item in inputs if item.source not in writer.done_inputs]
+    skipped = len(inputs) - len(todo)
+    summary = None
     try:
-        with progress() as bar:
-            task = bar.add_task("clipping", total=len(inputs))
-            for item in inputs:
-                if item.source in writer.done_inputs:
-                    skipped += 1
-                else:
-                    try:
-                        _process(item, settings, writer)
-                        writer.input_done(item.source)
-                    except FxError as exc:
-                        log.warning("%s", exc.one_line())
-                        writer.add_row({"status": fmt.FAILED, "source": item.source, "error": exc.one_line(),
-                                        "reason": getattr(exc, "reason", None),
-                                        "transcript": str(item.transcript) if item.transcript else None,
-                                        "subject": item.fields or None})
-                bar.advance(task)
+        if spec.distributed and todo:
+            from faceexpr_cli.clip.job import clip_on
+
+            summary = clip_on(spec, todo, settings, writer, out)
+        else:
+            with progress() as bar:
+                task = bar.add_task("clipping", total=len(inputs))
+                bar.advance(task, skipped)
+                for item in todo:
+                    process_input(item, settings, writer)
+                    bar.advance(task)
     except KeyboardInterrupt:
         writer.close_shard()  # keep what is finished; a re-run resumes
         raise
@@ -132,8 +136,26 @@ def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, over
     shards = len(list(out.glob(f"{fmt.SHARD_PREFIX}-*.tar")))
     stats = build_stats(rows, keywords=settings.keywords, inputs_total=len(inputs), skipped=skipped,
                         wall_seconds=time.time() - started, settings=settings.to_json(), shards=shards)
+    if summary is not None:
+        stats["executor"] = summary.to_dict()
     write_stats(out, stats)
     return ClipRun(out, stats, [r for r in rows if r["status"] != fmt.INPUT_DONE])
+
+
+def process_input(item: ClipInput, settings: ClipSettings, writer) -> None:
+    """One input, start to finish, on any executor: its clips and rows go to ``writer`` (the dataset, or a
+    worker's recorder); a bad input becomes a failed row, and the input is marked done only after its clips."""
+    try:
+        _process(item, settings, writer)
+        writer.input_done(item.source)
+    except FxError as exc:
+        log.warning("%s", exc.one_line())
+        writer.add_row(failed_row(item, exc.one_line(), getattr(exc, "reason", None)))
+
+
+def failed_row(item: ClipInput, error: str, reason: str | None = None) -> dict:
+    return {"status": fmt.FAILED, "source": item.source, "error": error, "reason": reason,
+            "transcript": str(item.transcript) if item.transcript else None, "subject": item.fields or None}
 
 
 def _process(item: ClipInput, s: ClipSettings, writer: DatasetWriter) -> None:

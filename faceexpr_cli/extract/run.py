@@ -7,14 +7,16 @@ core (Torch intra-op threads, or ONNX Runtime's), and frames are batched within 
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from faceexpr_cli.console import log, progress
-from faceexpr_cli.errors import BatchFailures
+from faceexpr_cli.errors import BatchFailures, UsageError
+from faceexpr_cli.executors import ExecutorSpec, Resources, log_summary, run_items
 from faceexpr_cli.extract import records
 from faceexpr_cli.extract.features import check_weights, load_emotion
 from faceexpr_cli.extract.inputs import expand
@@ -40,9 +42,13 @@ class ExtractResult:
 def extract_features(inputs: list[str | Path], model: str | Path | ExpressionModel | None, out: str | Path,
                      options: ExtractOptions | None = None, *, backend: str | None = None, device: str = "cpu",
                      allow_cpu_fallback: bool = False, resume: bool = True,
-                     raise_on_failure: bool = True) -> ExtractResult:
-    """Expression tokens per face trajectory for every input video (see docs/extract.md)."""
+                     raise_on_failure: bool = True, executor: ExecutorSpec | None = None) -> ExtractResult:
+    """Expression tokens per face trajectory for every input video (see docs/extract.md). ``executor`` (``ray``)
+    runs the videos as Ray tasks with the same per-video code; rows come back in input order."""
     require_inputs(inputs)  # a mistyped video is one line before the model loads, and --out is not made
+    spec = (executor or ExecutorSpec()).check()
+    if not spec.distributed and spec.workers > 1:
+        raise UsageError("fx extract-feats runs its videos in this process; --workers N needs --executor ray")
     opts = (options or ExtractOptions()).validate().resolve(model is not None)
     out = Path(out)
     check_weights(opts.features, opts.face_backend)  # a missing weight file is one line, before any work
@@ -65,23 +71,106 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
         if done:
             log.info("resume: %d of %d inputs already done in %s", len(rows), len(items), out)
         t0 = time.perf_counter()
-        with progress() as bar:
-            videos = bar.add_task("videos", total=len(todo))
-            frames = bar.add_task("face frames", total=None)
-            for it in todo:
-                bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
-                row = extract_video(it, out, model, opts, face, settings, lambda n: bar.advance(frames, n), emotion)
-                records.write_part(out, row)
-                rows.append(row)
-                bar.advance(videos)
+        summary = None
+        if spec.distributed and todo:
+            job = ExtractJob(str(out), opts, settings, model, device, allow_cpu_fallback)
+            summary = run_items(spec, job, todo, lambda it, row: rows.append(merge_row(out, row)), label="extract")
+            log_summary(summary)
+        else:
+            with progress() as bar:
+                videos = bar.add_task("videos", total=len(todo))
+                frames = bar.add_task("face frames", total=None)
+                for it in todo:
+                    bar.update(videos, description=f"extract {Path(it.source).name[:30]}")
+                    rows.append(extract_one(it, out, model, opts, face, settings,
+                                            lambda n: bar.advance(frames, n), emotion))
+                    bar.advance(videos)
         wall = time.perf_counter() - t0
         index = records.write_index(out, rows)
         stats = run_stats(rows, model, opts, wall, inputs=len(items), resumed=len(items) - len(todo))
+        if summary is not None:
+            stats["executor"] = summary.to_dict()
         records.write_stats(out, stats)
     result = ExtractResult(out, index, stats, rows)
     if raise_on_failure and result.failed:
         raise BatchFailures(result.failed, len(items), index)
     return result
+
+
+def extract_one(item, out: Path, model: ExpressionModel | None, opts: ExtractOptions, face, settings: str,
+                on_frames=None, emotion=None) -> dict[str, Any]:
+    """One video on any executor: its files and its index part; returns its row."""
+    row = extract_video(item, out, model, opts, face, settings, on_frames, emotion)
+    records.write_part(out, row)
+    return row
+
+
+def merge_row(out: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """Driver side: a row that came back from a worker that could not write here (or a failed shard's)."""
+    if not (records.parts_dir(out) / f"{row['source_id']}.parquet").is_file():
+        records.write_part(out, row)
+    return row
+
+
+_loaded: dict[tuple, tuple] = {}  # per worker process: (model, emotion model, face backend) of a job
+
+
+@dataclass
+class ExtractJob:
+    """``fx extract-feats`` on another executor: each worker loads the model and face backend once, then runs
+    ``extract_one`` (the local loop's function) per video."""
+
+    out: str
+    opts: ExtractOptions
+    settings: str
+    model: ExpressionModel | None = field(default=None, repr=False)  # sent as its folder, loaded in the worker
+    device: str = "cpu"
+    allow_cpu_fallback: bool = False
+    ordered: bool = True  # the index keeps the input order, as locally
+    resources: Resources = field(init=False)
+
+    def __post_init__(self):
+        gpu = self.device.startswith("cuda")
+        self.resources = Resources(num_cpus=1, num_gpus=1 if gpu else 0, memory_mb=2048)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        m = state.pop("model")
+        state["model_ref"] = (str(m.path), m.backend, self.opts.subject) if m is not None else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.model = None
+
+    def _models(self):
+        ref = self.__dict__.get("model_ref")
+        key = (ref, self.device, self.allow_cpu_fallback, self.opts.batch_size, tuple(self.opts.features),
+               self.opts.face_backend, json.dumps(self.opts.face_options, sort_keys=True, default=str))
+        if key not in _loaded:
+            from faceexpr_cli.face import get_backend
+
+            model = self.model
+            if model is None and ref is not None:
+                model = ExpressionModel.load(ref[0], ref[1], self.device, subject=ref[2],
+                                             allow_cpu_fallback=self.allow_cpu_fallback)
+            emotion = load_emotion(self.device, self.opts.batch_size) if "emotion" in self.opts.features else None
+            face = get_backend(self.opts.face_backend, **self.opts.face_options).prepare()
+            _loaded[key] = (model, emotion, face)
+        return _loaded[key]
+
+    def key(self, item) -> str:
+        return item.source_id
+
+    def run_item(self, item) -> dict[str, Any]:
+        model, emotion, face = self._models()
+        return extract_one(item, Path(self.out), model, self.opts, face, self.settings, None, emotion)
+
+    def failed(self, item, error: str) -> dict[str, Any]:
+        return records.new_row(item, "error", error, settings=self.settings)
+
+    def checkpoint_root(self) -> str:
+        return self.out
 
 
 def run_stats(rows: list[dict[str, Any]], model: ExpressionModel | None, opts: ExtractOptions, wall: float, *,

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from faceexpr_cli.cli.options import JsonOpt
+from faceexpr_cli.cli.options import (
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    WorkersOpt,
+    executor_spec,
+)
 
 # Defaults of the options that --rules switches. "seed" keeps the seed's behaviour available: substring match,
 # next-segment anchor, +1 s offset with the backwards fallback, 30-frame clips kept 2 s from the end, no merging.
@@ -77,6 +84,10 @@ def clip(
     shard_count: Annotated[int, typer.Option(help="Samples per shard.", min=1)] = 1000,
     shard_mb: Annotated[float, typer.Option(help="Close a shard at this size (MB).")] = 512.0,
     overwrite: Annotated[bool, typer.Option(help="Delete an earlier dataset in --out first.")] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 1,
+    shard_size: ShardSizeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Cut clips around keywords (or at random) and write them as tar shards + index.parquet + stats.json.
@@ -88,6 +99,7 @@ def clip(
       [cyan]fx clip manifest.csv --random 5 --seed 1 --frames 30 -o random/[/]
       [cyan]fx clip talk.mp4 -k smile --faces --face-size 256 -o faces/[/]
       [cyan]fx clip IMG_0001.MOV --random 3 --post 1.5 --fps 25 -o clips/[/]   (phone VFR at a constant rate)
+      [cyan]fx clip videos/ --random 5 --executor ray --workers 4 -o random/[/]   (inputs on a local Ray)
     """
     from faceexpr_cli.clip.inputs import resolve_inputs
     from faceexpr_cli.clip.matching import parse_keywords
@@ -101,6 +113,10 @@ def clip(
     from faceexpr_cli.safety import check_number
 
     require_inputs(inputs)  # first: a missing input is one line and no --out folder
+    ex = executor_spec(executor, ray_address, workers, shard_size)
+    if not ex.distributed and workers > 1:
+        raise UsageError("fx clip runs its inputs in this process; --workers N needs --executor ray")
+    on = {"executor": ex} if ex.distributed else {}  # a local run is called as it always was
     if rules not in RULES:
         raise UsageError(f"unknown rules '{rules}'", f"use one of: {', '.join(RULES)}")
     given = {"match": match, "anchor": anchor, "offset": offset, "frames": frames, "end_margin": end_margin,
@@ -127,7 +143,7 @@ def clip(
         settings.face_fill = fill
     items = resolve_inputs(list(inputs), transcript=transcript, transcript_format=transcript_format)
     try:
-        run = run_clip(items, out, settings, overwrite=overwrite)
+        run = run_clip(items, out, settings, overwrite=overwrite, **on)
     except KeyboardInterrupt:
         raise ClipInterrupted("interrupted", f"finished clips are kept in {out}; run the same command again "
                                              "to resume") from None

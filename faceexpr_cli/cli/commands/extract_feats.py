@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from faceexpr_cli.cli.options import JsonOpt, OutDirOpt
+from faceexpr_cli.cli.options import (
+    ExecutorOpt,
+    JsonOpt,
+    OutDirOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    WorkersOpt,
+    executor_spec,
+)
 
 
 def _face_options(pairs: list[str]) -> dict:
@@ -61,6 +69,10 @@ def extract_feats(
                                                                                   "cannot load.")] = False,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip videos already done in --out with "
                                                                       "the same model and options.")] = True,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 1,
+    shard_size: ShardSizeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Expression tokens per face trajectory: a JSON + .npz + .parquet per video, features.parquet, stats.json.
@@ -77,6 +89,7 @@ def extract_feats(
       [cyan]fx extract-feats talk.mp4 --features mesh,emotion -o feats[/]
       [cyan]fx extract-feats list.csv -m exported/ --smooth --device cuda -o f[/]
       [cyan]fx extract-feats videos/ -m runs/joint --stride 5 --json -o feats[/]
+      [cyan]fx extract-feats list.csv -m exported/ --executor ray --ray-address auto --device cuda -o f[/]
     """
     from faceexpr_cli.console import print_json, print_table
     from faceexpr_cli.extract import ExtractOptions, extract_features
@@ -85,8 +98,10 @@ def extract_feats(
                           face_backend=face_backend, face_options=_face_options(face_opt or []),
                           detect_every=detect_every, detect_size=detect_size or None, min_face=min_face,
                           subject=subject, json_floats=json_floats, features=features)
+    spec = executor_spec(executor, ray_address, workers, shard_size)
+    on = {"executor": spec} if spec.distributed or workers > 1 else {}  # a local run is called as it always was
     result = extract_features(list(inputs), model, out, opts, backend=backend, device=device,
-                              allow_cpu_fallback=allow_cpu_fallback, resume=resume, raise_on_failure=False)
+                              allow_cpu_fallback=allow_cpu_fallback, resume=resume, raise_on_failure=False, **on)
     s = result.stats
     if json_out:
         print_json({"out": str(result.out), "index": str(result.index), "inputs": s["inputs"],
