@@ -130,7 +130,7 @@ class _Outputs:
         self.opts = opts
         self.writer = None
         self.t0: float | None = None
-        self.tokens = open(opts.tokens, "w", encoding="utf-8") if opts.tokens else None  # noqa: SIM115
+        self.tokens = open(opts.tokens, "w", encoding="utf-8", buffering=1) if opts.tokens else None  # noqa: SIM115
         self.state = LiveState(status)
         self.server = None
         if opts.serve is not None:

@@ -207,3 +207,29 @@ def test_cli_json_result(live_video, capsys):
     res = json.loads(out)
     assert code == 0 and res["frames"] == live_video.n_frames and res["dropped"] == 0
     assert res["stop"] == "source-ended" and res["latency_ms"] > 0
+
+
+def test_ctrl_c_stops_cleanly_with_the_recording_finalised(live_video, tmp_path):
+    """A real SIGINT to `fx live` at the file's pace: exit 0, the summary on stdout, a playable record."""
+    import signal
+    import sys
+
+    from mediacheck import decode_video_times
+
+    rec = tmp_path / "r.mp4"
+    env = {**os.environ, "FX_NO_PROGRESS": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "faceexpr_cli", "live", "--source", str(live_video.path),
+                             "--emotion", "off", "--record", str(rec), "--tokens", str(tmp_path / "t.jsonl"),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = tmp_path / "t.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not lines.exists() or lines.read_text().count("\n") < 5):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    res = json.loads(out)
+    assert res["stop"] == "interrupted" and 5 <= res["frames"] < live_video.n_frames
+    n, duration = decode_video_times(rec)
+    assert n == res["frames"] == len(lines.read_text().splitlines())
+    assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".*r.mp4*"))
