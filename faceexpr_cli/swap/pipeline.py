@@ -125,6 +125,7 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
     if backend is None:
         backend = engine.make_face_backend() if hasattr(engine, "make_face_backend") else get_backend(
             settings.options.face_backend)
+    engine.face_layer = backend
     src_image = read_image(source)
     engine.set_source(src_image, source_face(backend, src_image, str(source), settings.source_face), str(source))
     faces = DrivingFaces(backend, settings.driving_face, engine.detect_every, settings.max_pixels)

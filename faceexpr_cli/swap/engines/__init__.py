@@ -46,6 +46,7 @@ class SwapEngine:
 
     def __init__(self, options: SwapOptions):
         self.options = options
+        self.face_layer = None  # the face backend the pipeline uses (set before set_source)
 
     def set_source(self, image: np.ndarray, face, what: str) -> None:
         raise NotImplementedError
