@@ -56,6 +56,8 @@ class AnimateOptions:
         if self.paste_back is None:
             self.paste_back = self.crop == "auto" and getattr(cls, "default_paste_back", False)
         self.engine_options.extra.setdefault("crop", self.crop)
+        if hasattr(cls, "check_options"):  # the engine's own options (liveportrait: region, ratios, ...)
+            cls.check_options(self.engine_options.extra)
         check_number(self.smooth, "--smooth", minimum=0)
         check_number(self.crop_increase, "--crop-increase", minimum=0, maximum=10)
         check_number(self.max_frames, "--max-frames", minimum=1)

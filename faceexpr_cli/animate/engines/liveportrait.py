@@ -66,6 +66,8 @@ class LivePortraitEngine(Engine):
     crop_size = 512  # crops are cut at 512 px (pasted back from the 512 px output) and fed at 256 px
     face_optional = True  # motion needs no face detector: a driver where none is found still animates
 
+    check_options = staticmethod(check_options)
+
     def __init__(self, options: EngineOptions):
         super().__init__(options)
         import torch
