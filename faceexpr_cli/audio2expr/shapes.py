@@ -98,8 +98,11 @@ class ExpressionBasis:
     def fit(cls, offsets: np.ndarray, dim: int) -> ExpressionBasis:
         x = np.asarray(offsets, np.float64).reshape(len(offsets), -1)
         mean = x.mean(0)
-        _, sv, vt = np.linalg.svd(x - mean, full_matrices=False)
-        k = min(dim, len(vt))
+        import torch  # its SVD keeps to torch's thread count (numpy's BLAS may spin every core)
+
+        _, sv_t, vt_t = torch.linalg.svd(torch.from_numpy(x - mean), full_matrices=False)
+        sv, vt = sv_t.numpy(), vt_t.numpy()
+        k = min(dim, int((sv > 1e-6 * max(float(sv[0]), 1e-30)).sum()))  # directions the data spans
         comps = np.zeros((dim, x.shape[1]))
         comps[:k] = vt[:k]
         var = np.zeros(dim)
