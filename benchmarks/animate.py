@@ -1,9 +1,14 @@
 """Benchmark `fx animate`: ms per frame at 256x256, torch eager vs ONNX Runtime (CPU), side by side.
 
     .venv/bin/python benchmarks/animate.py [--repeats 5] [--batch 1 4] [--threads 0] [--no-e2e]
+        [--engines fomm landmarks liveportrait]
 
 Rows:
 - fomm vox-256 (random init, the published model size): key points of one driving frame + one generator call;
+- liveportrait (random init, the release's sizes: 256 px crops in, 512 px out): each part per call (appearance
+  features once per source; motion extractor, stitching, warping and SPADE decoder per frame) and a frame end to end
+  (motion + keypoint math + stitching + warp + decode), torch eager vs ORT CPU; with a CUDA GPU also torch on the
+  GPU, streaming (batch 1) and batched frames/s;
 - landmarks: the spline fit (beside the graph) + the TPS warp graph; and the face layer's landmarks per frame;
 The ONNX graphs come from fx's one export path (``faceexpr_cli.onnx``: dynamo exporter, onnxslim, parity against
 PyTorch) and run through its session factory, exactly as ``fx animate --backend onnx`` runs them; one dynamic-batch
@@ -150,6 +155,110 @@ def _landmarks_row(warp, graph, image: np.ndarray, src_pts: np.ndarray, frame, b
             "onnx": _median_ms(onnx_frame, repeats) / batch}
 
 
+def bench_liveportrait(repeats: int, tmp: Path, threads: int) -> list[dict]:
+    from faceexpr_cli.builders import build_model
+
+    torch.manual_seed(0)
+    model = build_model("liveportrait").eval()
+    parts, export_s = _onnx_parts("liveportrait", model, tmp, threads)
+    print(f"liveportrait: export + parity checks {export_s:.1f} s (once; cached by card + weights)")
+    rows = _liveportrait_rows(model, parts, repeats)
+    if torch.cuda.is_available():
+        rows += _liveportrait_gpu(model, repeats)
+    return rows
+
+
+def _lp_inputs(batch: int):
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(batch, 3, 256, 256, generator=g)
+    return image, image.roll(1, dims=0)
+
+
+def _lp_frame(model, feature, info_s, x_s, drv, info_r):
+    from faceexpr_cli.nn.liveportrait import decode, drive
+
+    info_d = decode(model.motion_extractor(drv), model.num_kp)
+    x_d = model.stitching(x_s, drive(info_s, info_d, info_r))
+    return model.spade_generator(model.warping_module(feature, kp_source=x_s, kp_driving=x_d)[0])
+
+
+def _liveportrait_rows(model, parts: dict, repeats: int) -> list[dict]:
+    from faceexpr_cli.nn.liveportrait import decode, drive, transform_keypoint
+    from faceexpr_cli.nn.liveportrait.camera import FIELDS
+
+    src, drv = _lp_inputs(1)
+    with torch.no_grad():
+        feature = model.appearance_feature_extractor(src)
+        info_s = decode(model.motion_extractor(src), model.num_kp)
+        x_s = transform_keypoint(info_s)
+        x_d = model.stitching(x_s, drive(info_s, decode(model.motion_extractor(drv), model.num_kp), info_s))
+        warped = model.warping_module(feature, kp_source=x_s, kp_driving=x_d)[0]
+    np_ = {k: v.numpy() for k, v in {"image": src, "feature_3d": feature, "x_s": x_s, "x_d": x_d,
+                                      "warped_feature": warped, "drv": drv}.items()}
+    calls = {
+        "appearance_feature_extractor": (lambda: model.appearance_feature_extractor(src),
+                                         lambda: parts["appearance_feature_extractor"].run({"image": np_["image"]})),
+        "motion_extractor": (lambda: model.motion(drv), lambda: parts["motion_extractor"].run({"image": np_["drv"]})),
+        "stitching": (lambda: model.stitching(x_s, x_d),
+                      lambda: parts["stitching"].run({"x_s": np_["x_s"], "x_d": np_["x_d"]})),
+        "warping_module": (lambda: model.warping_module(feature, kp_source=x_s, kp_driving=x_d),
+                           lambda: parts["warping_module"].run({"feature_3d": np_["feature_3d"],
+                                                                "kp_source": np_["x_s"], "kp_driving": np_["x_d"]})),
+        "spade_generator": (lambda: model.spade_generator(warped),
+                            lambda: parts["spade_generator"].run({"warped_feature": np_["warped_feature"]})),
+    }
+    rows = []
+    for name, (t_fn, o_fn) in calls.items():
+        with torch.no_grad():
+            rows.append({"model": f"liveportrait {name}", "torch": _median_ms(t_fn, repeats),
+                         "onnx": _median_ms(o_fn, repeats)})
+
+    def torch_frame():
+        with torch.no_grad():
+            _lp_frame(model, feature, info_s, x_s, drv, info_s)
+
+    info_np = {k: torch.from_numpy(v) for k, v in zip(
+        FIELDS, parts["motion_extractor"].run({"image": np_["image"]}).values(), strict=True)}
+
+    def onnx_frame():
+        m = parts["motion_extractor"].run({"image": np_["drv"]})
+        info_d = {k: torch.from_numpy(m[k]) for k in FIELDS}
+        xd = drive(info_np, info_d, info_np).numpy()
+        xd = parts["stitching"].run({"x_s": np_["x_s"], "x_d": xd})["x_d_stitched"]
+        w = parts["warping_module"].run({"feature_3d": np_["feature_3d"], "kp_source": np_["x_s"], "kp_driving": xd})
+        parts["spade_generator"].run({"warped_feature": w["warped_feature"]})
+
+    rows.append({"model": "liveportrait frame end to end (M+S+W+G)", "torch": _median_ms(torch_frame, repeats),
+                 "onnx": _median_ms(onnx_frame, repeats)})
+    return rows
+
+
+def _liveportrait_gpu(model, repeats: int) -> list[dict]:
+    """Torch on the GPU: a streaming frame (batch 1) and batched frames (batch 16), fp32 and fp16."""
+    from faceexpr_cli.nn.liveportrait import decode, transform_keypoint
+
+    rows = []
+    for dtype in (torch.float32, torch.float16):
+        gpu = model.to("cuda", dtype)
+        for batch in (1, 16):
+            src, drv = (t.to("cuda", dtype) for t in _lp_inputs(batch))
+            with torch.no_grad():
+                feature = gpu.appearance_feature_extractor(src)
+                info_s = decode(gpu.motion_extractor(src), gpu.num_kp)
+                x_s = transform_keypoint(info_s)
+
+            def frame(args=(gpu, feature, info_s, x_s, drv, info_s)):
+                with torch.no_grad():
+                    _lp_frame(*args)
+                torch.cuda.synchronize()
+
+            ms = _median_ms(frame, repeats) / batch
+            rows.append({"model": f"liveportrait GPU {str(dtype)[6:]} batch {batch}", "torch": ms, "onnx": float("nan"),
+                         "fps": 1000 / ms})
+    model.to("cpu", torch.float32)
+    return rows
+
+
 def bench_end_to_end(tmp: Path) -> dict:
     from faceexpr_cli.animate.pipeline import AnimateOptions, animate
     from faceexpr_cli.media import write_image
@@ -170,6 +279,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="ORT intra-op threads (0: the cores this process may use, as torch does)")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--engines", nargs="+", default=["fomm", "landmarks", "liveportrait"],
+                    choices=["fomm", "landmarks", "liveportrait"])
     args = ap.parse_args()
     from faceexpr_cli.onnx.session import default_threads
 
@@ -179,11 +290,16 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        rows.extend(bench_fomm(args.batch, args.repeats, tmp, args.threads))
-        rows.extend(bench_landmarks(args.batch, args.repeats, tmp, args.threads))
-        print(f"\n{'ms per frame at 256x256':<46} {'torch eager':>12} {'ORT CPU':>10} {'speed-up':>9}")
+        if "fomm" in args.engines:
+            rows.extend(bench_fomm(args.batch, args.repeats, tmp, args.threads))
+        if "landmarks" in args.engines:
+            rows.extend(bench_landmarks(args.batch, args.repeats, tmp, args.threads))
+        if "liveportrait" in args.engines:
+            rows.extend(bench_liveportrait(args.repeats, tmp, args.threads))
+        print(f"\n{'ms per frame (call) at 256x256':<46} {'torch eager':>12} {'ORT CPU':>10} {'speed-up':>9}")
         for r in rows:
-            print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x")
+            extra = f"  {r['fps']:.0f} frames/s" if "fps" in r else ""
+            print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x{extra}")
         if not args.no_e2e:
             e = bench_end_to_end(tmp)
             print(f"\nend to end (landmarks engine, torch, decode + landmarks + render + encode): {e['frames']} frames "
