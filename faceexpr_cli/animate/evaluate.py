@@ -7,6 +7,7 @@ rebuilt frames are compared with the real ones:
 - AKD: mean distance (pixels of the compared frames) between the 68 landmarks found on the real and the rebuilt
   frame (dlib, offline), over frames where both have a face;
 - AED: mean L2 distance between the identity embeddings (dlib's 128-d) of the real and the rebuilt frame.
+Both come from ``faceexpr_cli.metrics``, which ``fx swap eval`` uses too.
 Results go to ``metrics.json`` (means over videos) and ``per_video.csv``; a video that fails is recorded as an
 error row and the run goes on.
 """
@@ -69,10 +70,10 @@ def face_metrics(backend, real: np.ndarray, fake: np.ndarray) -> tuple[float | N
     b = backend.analyze(np.ascontiguousarray(fake), landmarks=True, embed=True)
     if not a or not b:
         return None, None
+    from faceexpr_cli.metrics import identity_distance, landmark_distance
+
     fa, fb = max(a, key=lambda f: f.size), max(b, key=lambda f: f.size)
-    akd = float(np.linalg.norm(fa.landmarks68 - fb.landmarks68, axis=1).mean())
-    aed = float(np.linalg.norm(fa.embedding - fb.embedding))
-    return akd, aed
+    return landmark_distance(fa.landmarks68, fb.landmarks68), identity_distance(fa.embedding, fb.embedding)
 
 
 def evaluate_video(engine, backend, path: Path, opts: EvalOptions) -> dict[str, Any]:

@@ -72,7 +72,8 @@ class LandmarksSwap(SwapEngine):
         from faceexpr_cli.onnx.export import ExportOptions, ModelSource
         from faceexpr_cli.onnx.session import SessionConfig
 
-        session = SessionConfig(device=self.options.device, allow_cpu_fallback=self.options.allow_cpu_fallback)
+        session = SessionConfig(device=self.options.device, allow_cpu_fallback=self.options.allow_cpu_fallback,
+                                intra_op_threads=int(self.options.extra.get("threads", 0)))
         parts, self.onnx_dir = cached_predictors(ModelSource(self.card, model=self.graph), session,
                                                  ExportOptions(tiny=self.options.tiny, latency_runs=1))
         self._onnx = parts[self.card.onnx.parts[0].name]
