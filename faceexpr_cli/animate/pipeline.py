@@ -290,8 +290,12 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     driving = (TemplateDriving(Path(driving_path), opts) if template
                else Driving(Path(driving_path), opts.max_frames, opts.max_pixels))
     check_out(out, driving.is_image)
-    check_image(source, opts.max_pixels)  # from its header, before the pixels are decoded
-    full_source = read_image(source)
+    src_frames = _source_video(source, opts)  # a source video, for engines that animate one (liveportrait)
+    if src_frames is None:
+        check_image(source, opts.max_pixels)  # from its header, before the pixels are decoded
+        full_source = read_image(source)
+    else:
+        full_source = src_frames[0]
     engine = get_engine(opts.engine, opts.engine_options)
     size = engine.size
     if template:
@@ -301,7 +305,8 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     if opts.crop == "auto":
         backend = _face_backend(opts)
         work = size or 256
-        src_crop = image_crop(backend, full_source, work, str(source), opts.crop_increase)
+        src_crop = (image_crop(backend, full_source, work, str(source), opts.crop_increase) if src_frames is None
+                    else tube_crop(backend, iter(src_frames), work, str(source), opts.crop_increase))
         src_image = src_crop.apply(full_source)
         if not template:  # a template's motion was measured on the driver's own crop
             drv_crop = tube_crop(backend, driving.raw(fps=None if driving.is_image else 2.0), work,
@@ -313,7 +318,11 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
     else:
         src_image = full_source
 
-    source_motion = engine.set_source(src_image, str(source))
+    if src_frames is None:
+        source_motion = engine.set_source(src_image, str(source))
+    else:
+        to_work = src_crop.apply if src_crop is not None else (lambda im: _resize(im, size)) if size else None
+        source_motion = engine.set_source_video([to_work(f) if to_work else f for f in src_frames], str(source))
     motion, track = _measure(engine, opts, driving)
     found = motion.found
     missing = MissingFace(found, driving.fps)
@@ -334,9 +343,12 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
 
     def rendered() -> Iterator[np.ndarray]:
         step = max(1, opts.engine_options.batch)
+        k = 0
         for i in range(0, len(targets), step):
             for frame in engine.render(targets.slice(i, i + step)):
-                yield src_crop.paste(full_source, frame) if (src_crop is not None and opts.paste_back) else frame
+                base = full_source if src_frames is None else src_frames[min(k, len(src_frames) - 1)]
+                k += 1
+                yield src_crop.paste(base, frame) if (src_crop is not None and opts.paste_back) else frame
 
     frames = rendered()
     if opts.side_by_side:
@@ -348,6 +360,26 @@ def animate(source: str | Path, driving_path: str | Path, out: str | Path,
                          round(1000 * seconds / max(count, 1), 1), engine.describe(),
                          on_missing_face=opts.on_missing_face, missing_face_frames=missing.frames,
                          missing_face_ranges=missing.ranges)
+
+
+def _source_video(source: Path, opts: AnimateOptions) -> np.ndarray | None:
+    """The frames of a source video (``--max-frames`` of them) when the engine animates videos, else None."""
+    from faceexpr_cli.animate.engines import ENGINES
+    from faceexpr_cli.media.images import is_image_path
+
+    if is_image_path(source) or not getattr(ENGINES.get(opts.engine), "source_video", False):
+        return None
+    from faceexpr_cli.media import probe, read_frames
+
+    if not source.exists():
+        from faceexpr_cli.errors import MissingFileError
+
+        raise MissingFileError(source, "source image or video")
+    info = probe(source)
+    check_pixels(source, info.width, info.height, opts.max_pixels)
+    if not info.frame_count:
+        raise MediaError(source, "has no video frames", "pass a portrait image or a video with frames")
+    return read_frames(source, max_frames=opts.max_frames)
 
 
 def _measure(engine: Engine, opts: AnimateOptions, driving: Driving) -> tuple[Motion, LandmarkTrack | None]:

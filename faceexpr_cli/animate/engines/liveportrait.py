@@ -41,7 +41,7 @@ def check_options(extra: dict[str, Any]) -> None:
 
     if extra.get("driving_option", "pose-friendly") not in DRIVING_OPTIONS:
         raise UsageError(f"--driving-option {extra['driving_option']}: use {' or '.join(DRIVING_OPTIONS)}")
-    if extra.get("region", "all") not in REGIONS:
+    if (extra.get("region") or "all") not in REGIONS:
         raise UsageError(f"--region {extra['region']}: use {', '.join(REGIONS)}")
     check_number(extra.get("driving_multiplier", 1.0), "--driving-multiplier", minimum=0, maximum=10)
     for flag in ("eye_retarget", "lip_retarget"):
@@ -65,6 +65,7 @@ class LivePortraitEngine(Engine):
     default_crop_increase = 0.65  # square side = (1 + 2 * 0.65) = 2.3 x the face box, LivePortrait's crop scale
     crop_size = 512  # crops are cut at 512 px (pasted back from the 512 px output) and fed at 256 px
     face_optional = True  # motion needs no face detector: a driver where none is found still animates
+    source_video = True  # a source video is animated frame by frame (video-to-video)
 
     check_options = staticmethod(check_options)
 
@@ -97,6 +98,8 @@ class LivePortraitEngine(Engine):
                 raise UsageError(f"--{flag.replace('_', '-')} needs stitching_retargeting_module.pth",
                                  "put the release's retargeting_models/ next to base_models/")
         self.feature = self.x_s = self.source_info = None
+        self.source_frames: list[np.ndarray] | None = None  # video-to-video: the source's frames
+        self._cursor = 0  # the next source frame render() uses (the pipeline renders in order)
         self.source_eyes: np.ndarray | None = None
         self.source_lip: float | None = None
         self.driver_eyes: np.ndarray | None = None
@@ -190,6 +193,19 @@ class LivePortraitEngine(Engine):
             self.source_eyes, self.source_lip = eye_ratios(points), lip_ratio(points)
         return Motion(rows)
 
+    def set_source_video(self, frames: list[np.ndarray], what: str) -> Motion:
+        """Video-to-video: every source frame's motion (features are computed as frames are rendered). Frame i
+        of the result animates source frame i; the result is as long as the shorter of source and driver."""
+        motion = self.set_source(frames[0], what)
+        if len(frames) == 1:
+            return motion
+        rows = self.driving_motion(iter(frames), what).points
+        self.source_frames, self._cursor = list(frames), 0
+        self.x_s = self._keypoints(unpack(rows, self.num_kp))
+        if self.extra.get("region") is None:  # LivePortrait's default for video editing: the source keeps its pose
+            self.extra["region"] = "exp"
+        return Motion(rows)
+
     def driving_motion(self, frames: Iterable[np.ndarray], what: str) -> Motion:
         rows, batch = [], []
         for frame in frames:
@@ -249,9 +265,13 @@ class LivePortraitEngine(Engine):
         def info(m: Motion) -> dict[str, torch.Tensor]:
             return {k: torch.from_numpy(v) for k, v in unpack(m.points, self.num_kp).items()}
 
+        if len(source) > 1:  # video-to-video: frame i on source frame i, as long as the shorter of the two
+            count = min(len(source), len(driving))
+            source = Motion(source.points[:count])
+            driving = Motion(driving.points[:count], None, None if driving.found is None else driving.found[:count])
         src, ref = info(source), info(reference)
         x_s = transform_keypoint(src)
-        x_d = drive(src, info(driving), ref if relative else None, self.extra.get("region", "all"))
+        x_d = drive(src, info(driving), ref if relative else None, self.extra.get("region") or "all")
         if self.extra.get("driving_option") == "expression-friendly" or adapt_scale:
             # motion scaled by the face sizes of source and the driver's reference frame (its key points' hull)
             x_r = transform_keypoint(ref)
@@ -259,6 +279,7 @@ class LivePortraitEngine(Engine):
             if a_s > 0 and a_r > 0:
                 x_d = x_s + (x_d - x_s) * float(np.sqrt(a_s / a_r))
         count = len(x_d)
+        xs = np.ascontiguousarray(np.broadcast_to(x_s.numpy(), x_d.shape))
         with torch.no_grad():
             for flag, part, own in (("eye_retarget", "retarget_eye", self.source_eyes),
                                     ("lip_retarget", "retarget_lip", self.source_lip)):
@@ -267,21 +288,28 @@ class LivePortraitEngine(Engine):
                     continue
                 ratios = np.concatenate([np.tile(np.atleast_1d(own).astype(np.float32), (count, 1)),
                                          target[:, None]], axis=1)
-                (delta,) = self._run(part, np.repeat(x_s.numpy(), count, 0), ratios)
+                (delta,) = self._run(part, xs, ratios)
                 x_d = x_d + torch.from_numpy(delta)
         out = x_d.numpy()
         if self.stitch:
-            (out,) = self._run("stitching", np.repeat(x_s.numpy(), count, 0), out)
+            (out,) = self._run("stitching", xs, out)
         multiplier = float(self.extra.get("driving_multiplier", 1.0))
         if multiplier != 1.0:
-            out = x_s.numpy() + (out - x_s.numpy()) * multiplier
+            out = xs + (out - xs) * multiplier
         return Motion(out.astype(np.float32), None, driving.found)
 
     def render(self, targets: Motion) -> np.ndarray:
         assert self.feature is not None and self.x_s is not None
         b = len(targets.points)
-        warped, _, _ = self._run("warping_module", np.repeat(self.feature, b, 0), np.repeat(self.x_s, b, 0),
-                                 targets.points)
+        if self.source_frames is not None:  # video-to-video: this batch's own source frames
+            idx = [min(i, len(self.source_frames) - 1) for i in range(self._cursor, self._cursor + b)]
+            self._cursor += b
+            (feature,) = self._run("appearance_feature_extractor",
+                                   self._tensor(np.stack([self.source_frames[i] for i in idx])))
+            x_s = self.x_s[idx]
+        else:
+            feature, x_s = np.repeat(self.feature, b, 0), np.repeat(self.x_s, b, 0)
+        warped, _, _ = self._run("warping_module", feature, x_s, targets.points)
         (image,) = self._run("spade_generator", warped)
         return to_uint8(image)
 

@@ -57,7 +57,9 @@ LP_HELP = "liveportrait: "
 DrivingOptionOpt = Annotated[str, typer.Option("--driving-option", help=LP_HELP + "pose-friendly (motion as "
                                                "measured) or expression-friendly (scaled by the faces' sizes in "
                                                "the first frame).")]
-RegionOpt = Annotated[str, typer.Option("--region", help=LP_HELP + "what moves: all, exp, pose, lip or eyes.")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help=LP_HELP + "what moves: all, exp, pose, lip or eyes "
+                                               "(default: all; exp for a source video, which keeps its own head "
+                                               "motion).", show_default=False)]
 StitchingOpt = Annotated[bool, typer.Option("--stitching/--no-stitching", help=LP_HELP + "keep the face attached "
                                             "to the shoulders (stitching MLP).")]
 EyeRetargetOpt = Annotated[str | None, typer.Option("--eye-retarget", help=LP_HELP + "eye opening ratio to impose "
@@ -75,7 +77,8 @@ def _lp_extra(driving_option, region, stitching, eye_retarget, lip_retarget, dri
 @animate_app.callback()
 def animate(
     ctx: typer.Context,
-    source: Annotated[Path | None, typer.Option("--source", "-s", help="Portrait image to animate.")] = None,
+    source: Annotated[Path | None, typer.Option("--source", "-s", help="Portrait image to animate (liveportrait: "
+                                                "or a video, animated frame by frame).")] = None,
     driving: Annotated[Path | None, typer.Option("--driving", "-d", help="Driving video (or one image, or a "
                                                  "motion.npz from fx animate extract-motion).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="result.mp4 (video driver) or result.png.")] = None,
@@ -114,7 +117,7 @@ def animate(
     max_pixels: MaxPixelsOpt = 4096 * 4096,
     allow_cpu_fallback: FallbackOpt = False,
     driving_option: DrivingOptionOpt = "pose-friendly",
-    region: RegionOpt = "all",
+    region: RegionOpt = None,
     stitching: StitchingOpt = True,
     eye_retarget: EyeRetargetOpt = None,
     lip_retarget: LipRetargetOpt = None,
