@@ -73,6 +73,8 @@ def train_emotion(recipe, run_dir: str | Path) -> dict:
     if not d.source_betas or not d.target_betas:
         raise ConfigError("emotion adding needs --source-betas and --target-betas (data.source_betas/target_betas)")
     device = torch.device(check_device(recipe.device, "--device"))
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
     with output_lock(run_dir, "fx train emotion-adding", "--out"):
         data = pairs(d.source_betas, d.target_betas, d.frames)
         card, args = model_args(recipe.model, {"expression_dim": int(data[0][0].shape[1])})

@@ -106,7 +106,8 @@ def evaluate_run(run: str | Path, clips_path: str | Path, out: str | Path, *, ca
             row, curves = clip_metrics(model, clip, model.basis.project, max_lag)
             rows.append(row)
             first = first or (clip.key, curves)
-        keys = [k for k in rows[0] if isinstance(rows[0][k], float)]
+        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                and k != "frames"]
         summary = {"run": str(run), "clips": len(rows), "backend": backend,
                    **{k: float(np.nanmean([r[k] for r in rows])) for k in keys},
                    "lve_unit": "normalised face frame (eye-corner midpoint distance = 1)", "per_clip": rows}

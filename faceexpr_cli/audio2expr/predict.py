@@ -68,7 +68,9 @@ class Audio2ExprModel:
         self._session = None
 
     @classmethod
-    def load(cls, run: str | Path, backend: str = "torch") -> Audio2ExprModel:
+    def load(cls, run: str | Path, backend: str = "torch", onnx_dir: str | Path | None = None) -> Audio2ExprModel:
+        """``onnx_dir``: where the graph is (or is exported to) with ``backend="onnx"``; default
+        ``<checkpoint>/onnx``."""
         from faceexpr_cli.builders import build_model
         from faceexpr_cli.train import checkpoint as C
 
@@ -81,7 +83,7 @@ class Audio2ExprModel:
         C.load_model(file, model, card, ROLE)
         self = cls(model, card, file, backend)
         if backend == "onnx":
-            self._open_onnx(file.parent / "onnx")
+            self._open_onnx(Path(onnx_dir) if onnx_dir else file.parent / "onnx")
         return self
 
     def _open_onnx(self, folder: Path) -> None:

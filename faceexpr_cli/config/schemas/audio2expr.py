@@ -85,3 +85,4 @@ class EmotionAddingRecipe(RecipeBase):
     device: str = "cpu"
     log_every: int = Field(20, ge=1)
     tensorboard: bool = False
+    threads: int | None = Field(1, ge=1, description="torch CPU threads (small models: one is fastest)")
