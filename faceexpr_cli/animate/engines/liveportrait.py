@@ -279,7 +279,7 @@ class LivePortraitEngine(Engine):
             if a_s > 0 and a_r > 0:
                 x_d = x_s + (x_d - x_s) * float(np.sqrt(a_s / a_r))
         count = len(x_d)
-        xs = np.ascontiguousarray(np.broadcast_to(x_s.numpy(), x_d.shape))
+        xs = np.broadcast_to(x_s.numpy(), x_d.shape).copy()
         with torch.no_grad():
             for flag, part, own in (("eye_retarget", "retarget_eye", self.source_eyes),
                                     ("lip_retarget", "retarget_lip", self.source_lip)):
