@@ -5,7 +5,7 @@ their parts and the index are the ones a local run writes."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,12 @@ def clip_on(spec, todo: list[ClipInput], settings, writer, out: Path):
 
     def task(item: ClipInput) -> ClipTask:
         prefix = clip_key(item.source, 0)[:-4]
-        return ClipTask(item, frozenset(k for k in writer.done_keys if k.startswith(prefix)))
+        # the video by absolute path (a worker need not share this working directory); ``source`` and the
+        # transcript stay as given, since rows record them
+        sent = replace(item, video=item.video and item.video.absolute())
+        return ClipTask(sent, frozenset(k for k in writer.done_keys if k.startswith(prefix)))
 
-    summary = run_items(spec, ClipJob(settings, str(out)), [task(it) for it in todo],
+    summary = run_items(spec, ClipJob(settings, str(out.resolve())), [task(it) for it in todo],
                         lambda _task, ops: replay(ops, writer), label="clipping")
     log_summary(summary)
     return summary

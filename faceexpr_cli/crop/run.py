@@ -124,7 +124,7 @@ def _process_on(spec: ExecutorSpec, todo: list[Item], out: Path, opts: CropOptio
     from faceexpr_cli.crop.job import CropJob, merge_rows
     from faceexpr_cli.executors import log_summary, run_items
 
-    summary = run_items(spec, CropJob(str(out), opts), todo, lambda it, rows: merge_rows(out, it, rows),
+    summary = run_items(spec, CropJob(str(out.resolve()), opts), todo, lambda it, rows: merge_rows(out, it, rows),
                         label="crop")
     log_summary(summary)
     return summary

@@ -24,6 +24,15 @@ class RetryPolicy:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:  # sent to Ray workers (fx download --executor ray): a lock does not pickle
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
         """Seconds to wait after failed try number ``attempt`` (1-based); None when the item should give up."""
         if attempt >= self.attempts:

@@ -29,6 +29,7 @@ from faceexpr_cli.download.manifest import YOUTUBE, read_manifest
 from faceexpr_cli.download.options import DownloadOptions
 from faceexpr_cli.download.status import StatusLog
 from faceexpr_cli.download.verify import sha256_file
+from faceexpr_cli.executors import ExecutorSpec
 from faceexpr_cli.runlock import output_lock
 from faceexpr_cli.safety import redact_url
 
@@ -84,9 +85,12 @@ def select(items: list[Item], shard: tuple[int, int] | None) -> list[Item]:
 
 
 def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadOptions | None = None,
-                      id_url: str = YOUTUBE, progress: bool = True) -> RunResult:
-    """Fetch every item of a manifest (this shard's) into ``dest``; returns every item's status record."""
+                      id_url: str = YOUTUBE, progress: bool = True, executor: ExecutorSpec | None = None
+                      ) -> RunResult:
+    """Fetch every item of a manifest (this shard's) into ``dest``; returns every item's status record.
+    ``executor`` (``ray``) fetches the items as Ray tasks with the same per-item code."""
     options = options or DownloadOptions()
+    spec = (executor or ExecutorSpec()).check()
     started = time.monotonic()
     # one run per destination: the lock is taken before anything (status, .part files) is read or written there
     if is_remote(str(dest)):
@@ -97,11 +101,11 @@ def download_manifest(manifest: str | Path, dest: str | Path, options: DownloadO
     with lock:
         if not is_remote(str(dest)):
             destination = Destination(dest, options)
-        return _run(manifest, destination, options, id_url, progress, started)
+        return _run(manifest, destination, options, id_url, progress, started, spec)
 
 
 def _run(manifest: str | Path, destination: Destination, options: DownloadOptions, id_url: str, progress: bool,
-         started: float) -> RunResult:
+         started: float, spec: ExecutorSpec | None = None) -> RunResult:
     items = select(read_manifest(manifest, id_url=id_url), options.shard)
     status = StatusLog(destination, options.shard)
     listing = destination.listing()
@@ -118,12 +122,35 @@ def _run(manifest: str | Path, destination: Destination, options: DownloadOption
     log.info("%d items: %d to fetch, %d already done", len(items), len(todo), len(items) - len(todo))
     meter = Meter(options.rate_limit)
     fetcher = Fetcher(destination, options, meter)
+    summary = None
     try:
-        run_pool(fetcher, todo, lambda rec: _keep(rec, records, status), meter, progress and bool(todo))
+        if spec is not None and spec.distributed and todo:
+            summary = _run_on(spec, destination, options, todo, records, status)
+        else:
+            run_pool(fetcher, todo, lambda rec: _keep(rec, records, status), meter, progress and bool(todo))
     finally:
         status_files = status.close()
     ordered = [records[it.key] for it in items if it.key in records]
-    return RunResult(redact_url(str(destination)), ordered, time.monotonic() - started, meter.bytes, status_files)
+    transferred = meter.bytes if summary is None else sum(int(records[it.key].get("transferred") or 0)
+                                                          for it in todo if it.key in records)
+    return RunResult(redact_url(str(destination)), ordered, time.monotonic() - started, transferred, status_files)
+
+
+def _run_on(spec: ExecutorSpec, destination: Destination, options: DownloadOptions, todo: list[Item],
+            records: dict[str, dict[str, Any]], status: StatusLog):
+    """The items on another executor (Ray); Ctrl-C kills the running transfers (their .part files stay)."""
+    from faceexpr_cli.download.job import DownloadJob
+    from faceexpr_cli.executors import log_summary, run_items
+
+    here = str(destination.local.resolve())  # workers need no shared working directory
+    job = DownloadJob(destination.url if destination.remote else here, options, here)
+    try:
+        summary = run_items(spec, job, todo, lambda _it, rec: _keep(rec, records, status), label="download")
+    except KeyboardInterrupt:
+        finished = sum(1 for it in todo if it.key in records)
+        raise RunInterrupted(finished, 0, len(todo) - finished) from None
+    log_summary(summary)
+    return summary
 
 
 def _keep(record: dict[str, Any], records: dict[str, dict[str, Any]], status: StatusLog) -> None:

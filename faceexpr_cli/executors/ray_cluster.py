@@ -2,10 +2,10 @@
 
 Each shard runs the job's ``run_item`` (the same per-item core as the local path) for its items, storing each
 item's result as a checkpoint (``shards.Checkpoints``) before moving on, and returns the results. Ray retries a
-shard whose worker died (``Resources.max_retries``); the retry takes the finished items from their checkpoints, so nothing
-is redone, and the driver hands each item to ``on_result`` once: a shard that fails past every retry becomes
-checkpointed results plus ``job.failed`` for the rest, never lost and never twice. Ctrl-C cancels (kills) the
-running shards, waits for them to end, and re-raises, so the command records what finished.
+shard whose worker died (``Resources.max_retries``); the retry takes the finished items from their checkpoints, so
+nothing is redone, and the driver hands each item to ``on_result`` once: a shard that fails past every retry
+becomes checkpointed results plus ``job.failed`` for the rest, never lost and never twice. Ctrl-C cancels the
+running shards (``_cancel``), waits for them to end, and re-raises, so the command records what finished.
 """
 
 from __future__ import annotations
@@ -79,6 +79,24 @@ def run_shard(job: ItemJob, items: list[Any], keys: list[str], checkpoints: Chec
         checkpoints.put(key, (result, node, seconds))
         results.append((key, result, node, seconds, False))
     return results
+
+
+def _cancel(ray, refs: list) -> None:
+    """Stop running shards as Ctrl-C stops local workers: a KeyboardInterrupt in each task (its writers drop
+    their temporary files), then the worker process is killed for any task still running after the wait."""
+    if not refs:
+        return
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=False)
+    late = refs
+    with contextlib.suppress(Exception):
+        _, late = ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT_S)
+    for ref in late:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
+    with contextlib.suppress(Exception):
+        ray.wait(late, num_returns=len(late), timeout=STOP_WAIT_S)
 
 
 @EXECUTORS.register("ray")
@@ -177,11 +195,7 @@ class RayExecutor:
                 bar.update(task, completed=len(delivered))
         except KeyboardInterrupt:
             flush()  # results that arrived in order are kept
-            for ref in pending:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            with contextlib.suppress(Exception):
-                ray.wait(list(pending), num_returns=len(pending), timeout=STOP_WAIT_S)
+            _cancel(ray, list(pending))
             raise
         if len(delivered) != len(items):  # pragma: no cover - every shard returns or is recorded as failed
             raise RuntimeError(f"ray executor: {len(items) - len(delivered)} items without a result")

@@ -73,7 +73,7 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
         t0 = time.perf_counter()
         summary = None
         if spec.distributed and todo:
-            job = ExtractJob(str(out), opts, settings, model, device, allow_cpu_fallback)
+            job = ExtractJob(str(out.resolve()), opts, settings, model, device, allow_cpu_fallback)
             summary = run_items(spec, job, todo, lambda it, row: rows.append(merge_row(out, row)), label="extract")
             log_summary(summary)
         else:

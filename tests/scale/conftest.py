@@ -4,6 +4,7 @@ of this folder live in one file, so under ``pytest -n 2 --dist loadfile`` one wo
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -13,11 +14,25 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # scalecheck.py: comparing two runs' outputs by content
 
 
+# Ray's worker processes take the environment the cluster starts with: the moto server's fake credentials
+# (tests/scale's S3 test) are set for the start only, then this process's environment is restored.
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 @pytest.fixture(scope="session")
 def ray_address():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    saved = {k: os.environ.get(k) for k in FAKE_AWS}
+    os.environ.update(FAKE_AWS)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

@@ -156,7 +156,7 @@ def test_a_shard_that_dies_past_its_retries_becomes_failed_rows(ray_address, tmp
     assert not (tmp_path / ".fx-shards").exists()
 
 
-def test_ctrl_c_of_the_driver_then_resume(ray_address, crop_inputs, crop_local, tmp_path):
+def test_ctrl_c_of_the_driver_then_resume(ray_address, crop_inputs, tmp_path):
     out = tmp_path / "out"
     # --stride 1 and one video per task make the run long enough for Ctrl-C to land in its middle
     args = ["crop", str(crop_inputs), "--out", str(out), "--size", "64", "--no-embed", "--executor", "ray",
@@ -256,3 +256,64 @@ def test_extract_feats_on_ray_equals_local(ray_address, crop_inputs, tiny_joint_
             assert sorted(za.files) == sorted(zb.files)
             for k in za.files:
                 assert np.allclose(za[k], zb[k], atol=1e-5), (r["npz"], k)
+
+
+@pytest.fixture
+def moto_s3(monkeypatch):
+    """A moto S3 server on 127.0.0.1 (as tests/download starts it) with a bucket ``dst``."""
+    from conftest import FAKE_AWS
+    from moto.server import ThreadedMotoServer
+
+    for k, v in FAKE_AWS.items():
+        monkeypatch.setenv(k, v)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    import s3fs
+
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+    fs.mkdir("dst")
+    try:
+        yield fs, {"s3": {"endpoint_url": endpoint}}
+    finally:
+        moto.stop()
+
+
+def test_download_on_ray_to_an_s3_bucket_equals_local(ray_address, moto_s3, tmp_path):
+    import numpy as np
+
+    from faceexpr_cli.download.options import DownloadOptions, VideoOptions
+    from faceexpr_cli.download.retry import RetryPolicy
+    from faceexpr_cli.download.runner import download_manifest
+
+    fs, storage = moto_s3
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    blobs = {f"f{i}.bin": rng.integers(0, 256, 20_000 + 1000 * i, dtype=np.uint8).tobytes() for i in range(6)}
+    for name, data in blobs.items():
+        (src / name).write_bytes(data)
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("".join(f"{src / n}\n" for n in blobs) + f"{src / 'missing.bin'}\n")
+
+    def options(staging):
+        return DownloadOptions(jobs=2, retry=RetryPolicy(attempts=1, scale=0.01, seed=0), video=VideoOptions(),
+                               storage_options=storage, staging=staging)
+
+    local = download_manifest(manifest, tmp_path / "local", options(None), progress=False)
+    remote = download_manifest(manifest, "s3://dst/raw", options(tmp_path / "staging"), progress=False,
+                               executor=ExecutorSpec("ray", shard_size=3))
+    assert [r["status"] for r in remote.records] == ["ok"] * 6 + ["failed"]
+    for name, data in blobs.items():
+        assert fs.cat_file(f"dst/raw/{name}") == data, name
+    keep = ("key", "name", "status", "bytes", "sha256", "error_class", "attempts", "files")
+    assert [{k: r.get(k) for k in keep} for r in remote.records] == [{k: r.get(k) for k in keep}
+                                                                      for r in local.records]
+    assert remote.transferred == local.transferred == sum(len(b) for b in blobs.values())
+    assert not [p for p in fs.find("dst/raw") if ".fx-shards" in p]
+    assert not list((tmp_path / "staging").rglob("*.part")) and not (tmp_path / "staging" / ".fx-shards").exists()
+    # a second run skips every file already in the bucket
+    again = download_manifest(manifest, "s3://dst/raw", options(tmp_path / "staging"), progress=False,
+                              executor=ExecutorSpec("ray"))
+    assert [r["status"] for r in again.records] == ["skipped"] * 6 + ["failed"]

@@ -14,7 +14,14 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from faceexpr_cli.cli.options import JsonOpt
+from faceexpr_cli.cli.options import (
+    ExecutorOpt,
+    JsonOpt,
+    RayAddressOpt,
+    ShardSizeOpt,
+    WorkersOpt,
+    executor_spec,
+)
 
 
 class _FetchByDefault(TyperGroup):
@@ -62,6 +69,10 @@ def fetch(
     subs: Annotated[bool, typer.Option("--subs/--no-subs", help="Save subtitles and automatic captions (VTT, with word timings) next to each video.", rich_help_panel=_VIDEO)] = True,
     sub_langs: Annotated[str, typer.Option("--sub-langs", help="Comma-separated subtitle languages (regexes), or 'all'.", rich_help_panel=_VIDEO)] = "en.*",
     sections: Annotated[bool, typer.Option("--sections", help="Fetch only each row's spans (spans column, e.g. '12-20;40.5-48').", rich_help_panel=_VIDEO)] = False,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = 1,
+    shard_size: ShardSizeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Download every row of a manifest into DEST, resumably and verified; a re-run skips what is done.
@@ -73,6 +84,7 @@ def fetch(
       [cyan]fx download urls.txt --out data/raw[/]
       [cyan]fx download videos.csv --out s3://bucket/raw --min-height 720 --codec h264 --sections[/]
       [cyan]fx download manifest.parquet --out data/ --shard 3/8 --limit-rate 50M[/]
+      [cyan]fx download urls.txt --out s3://bucket/raw --executor ray --ray-address auto[/]
     """
     from faceexpr_cli.console import err, print_json
     from faceexpr_cli.download.options import (
@@ -100,8 +112,14 @@ def fetch(
         from faceexpr_cli.download.sources import SOURCES
 
         SOURCES.get(source)  # an unknown name is a usage error before anything starts
+    spec = executor_spec(executor, ray_address, workers, shard_size)
+    if not spec.distributed and workers > 1:
+        from faceexpr_cli.errors import UsageError
+
+        raise UsageError("fx download runs --jobs transfers in this process; --workers N needs --executor ray")
+    on = {"executor": spec} if spec.distributed else {}  # a local run is called as it always was
     try:
-        result = download_manifest(manifest, out, options, id_url=id_url)
+        result = download_manifest(manifest, out, options, id_url=id_url, **on)
     except KeyboardInterrupt as exc:  # the status of what finished is written; one line, exit 130
         raise Interrupted(exc.one_line() if hasattr(exc, "one_line") else "interrupted") from None
     if json_out:
