@@ -1,6 +1,6 @@
 """fx swap speed: ms/frame end to end (decode, detect/follow, swap, blend, encode) at 640x360 on one core.
 
-    .venv/bin/python benchmarks/swap.py [--seconds 4] [--engines landmarks] [--cuda]
+    .venv/bin/python benchmarks/swap.py [--seconds 4] [--repeats 2] [--cuda]
 
 Rows: the landmarks engine with its graph in PyTorch and in ONNX Runtime (one thread each: torch.set_num_threads(1),
 ORT intra-op 1), and the baseline beside them: the same decode + face following + encode with no swap (what the
@@ -53,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--cuda", action="store_true")
+    ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -69,16 +70,22 @@ def main() -> None:
         rows.append({"engine": "baseline (decode + follow + encode, no swap)", "device": "cpu",
                      "ms_per_frame": round(_baseline(video, root / "base.mp4"), 2)})
         devices = ["cpu"] + (["cuda"] if args.cuda and torch.cuda.is_available() else [])
+        best: dict[tuple[str, str], tuple[float, object]] = {}
         for device in devices:
-            for backend in ("torch", "onnx"):
+            for backend in ("torch", "onnx"):  # export and load once, outside the timing
                 opts = SwapOptions(backend=backend, device=device, batch=8, extra={"threads": 1})
-                settings = SwapSettings(options=opts)
-                swap(source, video, root / "warm.mp4", SwapSettings(max_frames=8, options=opts))  # export, load
-                t0 = time.perf_counter()
-                r = swap(source, video, root / f"{backend}-{device}.mp4", settings)
-                ms = 1000 * (time.perf_counter() - t0) / r.frames
-                rows.append({"engine": f"landmarks ({backend})", "device": device, "ms_per_frame": round(ms, 2),
-                             "fps": round(1000 / ms, 1), "frames": r.frames, "faces": r.faces_swapped})
+                swap(source, video, root / "warm.mp4", SwapSettings(max_frames=8, options=opts))
+            for _ in range(args.repeats):  # interleaved, best of N: a shared machine's noise hits both alike
+                for backend in ("torch", "onnx"):
+                    opts = SwapOptions(backend=backend, device=device, batch=8, extra={"threads": 1})
+                    t0 = time.perf_counter()
+                    r = swap(source, video, root / f"{backend}-{device}.mp4", SwapSettings(options=opts))
+                    ms = 1000 * (time.perf_counter() - t0) / r.frames
+                    if (backend, device) not in best or ms < best[backend, device][0]:
+                        best[backend, device] = (ms, r)
+        for (backend, device), (ms, r) in best.items():
+            rows.append({"engine": f"landmarks ({backend})", "device": device, "ms_per_frame": round(ms, 2),
+                         "fps": round(1000 / ms, 1), "frames": r.frames, "faces": r.faces_swapped})
     for row in rows:
         print(json.dumps(row))
 
