@@ -230,14 +230,39 @@ def test_defaults_are_livePortrait_framing():
     assert (fomm.crop, fomm.paste_back, fomm.crop_increase) == ("none", False, 0.4)
 
 
-def test_eval_runs_with_the_engine(tmp_path, driver_video):
-    from faceexpr_cli.animate.evaluate import EvalOptions, evaluate
+def test_eval_runs_with_the_engine_through_the_cli(tmp_path, capsys, driver_video):
+    import json
 
-    summary = evaluate([driver_video], tmp_path / "eval", EvalOptions(
-        engine="liveportrait", engine_options=EngineOptions(checkpoint=CKPT, config=CONFIG, extra={"size": 64})))
-    assert summary["failed"] == 0 and summary["frames"] == 8
+    from faceexpr_cli.cli.app import main
+
+    code = main(["animate", "eval", str(driver_video), "--engine", "liveportrait", "--checkpoint", CKPT,
+                 "--config", CONFIG, "--size", "64", "--out", str(tmp_path / "eval"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code in (0, None) and summary["failed"] == 0 and summary["frames"] == 8
     assert 0 < summary["l1"] < 0.5
-    assert (tmp_path / "eval" / "metrics.json").is_file()
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["l1"] == summary["l1"]
+
+
+def test_cached_weights_are_the_default(tmp_path, monkeypatch):
+    """Without --checkpoint the engine reads the card's cache ($FX_HOME/weights/liveportrait/), or says which
+    download to run."""
+    import shutil
+
+    from faceexpr_cli.animate.engines import get_engine
+    from faceexpr_cli.errors import WeightsNotFoundError
+    from faceexpr_cli.paths import weights_dir
+
+    monkeypatch.setenv("FX_HOME", str(tmp_path / "home"))
+    opts = EngineOptions(config=CONFIG, extra={"crop": "none"})
+    with pytest.raises(WeightsNotFoundError) as err:
+        get_engine("liveportrait", opts)
+    assert "fx download weights liveportrait" in err.value.one_line()
+    cache = weights_dir() / "liveportrait"
+    cache.mkdir(parents=True)
+    for f in FIXTURE.glob("checkpoints/*.pth"):
+        shutil.copy(f, cache / f.name)
+    engine = get_engine("liveportrait", opts)
+    assert engine.weights == str(cache) and engine.stitch
 
 
 def test_source_video_animates_each_source_frame(tmp_path, driver_video, tiny_model):
