@@ -140,11 +140,10 @@ class LivePortraitEngine(Engine):
         card = self.card.model_copy(update={"name": f"{self.card.name}@{size}", "tiny": {},
                                             "preset": {**args, **sizes},
                                             "input": self.card.input.model_copy(update={"size": size})})
-        weights = None if self.weights == "random" else Path(self.weights)
+        # the loaded model is exported as it is; the cache key is the card plus a fingerprint of its weights
         source = ModelSource(card, model=self.model.cpu(), weights=None, derive_shapes=True)
         session = SessionConfig(device=self.options.device, allow_cpu_fallback=self.options.allow_cpu_fallback)
         self._onnx, self.onnx_dir = cached_predictors(source, session, ExportOptions(latency_runs=1))
-        self._onnx_weights = weights
 
     def _run(self, part: str, *args):
         """One part in torch or ONNX Runtime: numpy in, a tuple of numpy arrays out."""
