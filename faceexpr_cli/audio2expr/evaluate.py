@@ -65,7 +65,8 @@ def clip_metrics(model, clip, basis_project, max_lag: int) -> tuple[dict[str, An
     return row, {"predicted": mouth_pred, "measured": mouth_true, "envelope": clip.envelope, "fps": clip.fps}
 
 
-def _plot(path: Path, curves: dict[str, Any], key: str) -> Path:
+def plot_mouth(path: Path, curves: dict[str, Any], key: str,
+               labels: tuple[str, str] = ("measured mouth opening", "predicted from speech")) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,8 +74,8 @@ def _plot(path: Path, curves: dict[str, Any], key: str) -> Path:
 
     t = np.arange(len(curves["predicted"])) / curves["fps"]
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=110)
-    ax.plot(t, curves["measured"], label="measured mouth opening", color="#444")
-    ax.plot(t, curves["predicted"], label="predicted from speech", color="#d62728")
+    ax.plot(t, curves["measured"], label=labels[0], color="#444")
+    ax.plot(t, curves["predicted"], label=labels[1], color="#d62728")
     env = curves["envelope"]
     scale = (curves["measured"].max() or 1) / max(float(env.max()), 1e-9)
     ax.fill_between(t, 0, env * scale, color="#1f77b4", alpha=0.2, label="speech envelope (scaled)")
@@ -111,7 +112,7 @@ def evaluate_run(run: str | Path, clips_path: str | Path, out: str | Path, *, ca
         summary = {"run": str(run), "clips": len(rows), "backend": backend,
                    **{k: float(np.nanmean([r[k] for r in rows])) for k in keys},
                    "lve_unit": "normalised face frame (eye-corner midpoint distance = 1)", "per_clip": rows}
-        plot = _plot(out / "mouth.png", first[1], first[0])
+        plot = plot_mouth(out / "mouth.png", first[1], first[0])
         summary["plot"] = str(plot)
         (out / "metrics.json").write_text(json.dumps(summary, indent=1, default=float))
     summary["metrics"] = str(out / "metrics.json")
