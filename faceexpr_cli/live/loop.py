@@ -239,7 +239,7 @@ def run_live(opts: LiveOptions) -> LiveResult:
                 if capture.slot.ended:
                     break
                 continue
-            result = processor.process(frame.image)
+            result = processor.process(frame.image, frame.time)
             latency = 1000.0 * (time.monotonic() - frame.captured)
             outputs.emit(frame, result, latency)
             stats.add(frame.captured, result.box is not None)

@@ -1,8 +1,8 @@
-"""What `fx live` does to each frame: follow the face, then tokens, next-token error, emotion, animate.
+"""What `fx live` does to each frame: follow the face, then tokens, next-token error, emotion, animate or swap.
 
 Every model is optional and loads once, before the first frame. The face is followed by the landmark follower
 that `fx animate` uses (a detection every few frames, the 68 points carried in between), so one detector pass
-serves tokens, emotion and the animated portrait alike.
+serves tokens, emotion, the animated portrait and the swapped face alike.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class LiveModels:
     predictor: str | None = None  # `fx train expression` run or export: next-token prediction
     backend: str | None = None  # torch | onnx for both (None: what each folder is)
     animate: str | None = None  # portrait to animate with the landmarks engine
+    swap: str | None = None  # face photo whose identity the source's face gets (landmarks swap engine)
     emotion: str = "auto"  # auto (when the weights are cached) | on | off
     face_backend: str | None = None
     detect_every: int = 5
@@ -96,6 +97,32 @@ class _Animator:
         return self.last
 
 
+class _Swapper:
+    """The source face's identity on the followed face, with the `fx swap` landmarks engine (one slot, so its
+    temporal smoothing follows this face)."""
+
+    def __init__(self, photo: str, face_backend: str):
+        from faceexpr_cli.face import get_backend
+        from faceexpr_cli.media import read_image
+        from faceexpr_cli.swap.engines import SwapOptions, get_engine
+        from faceexpr_cli.swap.faces import source_face
+
+        self.engine = get_engine("landmarks", SwapOptions(face_backend=face_backend, batch=1))
+        backend = get_backend(face_backend)
+        self.engine.face_layer = backend
+        image = read_image(Path(photo))
+        self.engine.set_source(image, source_face(backend, image, str(photo)), str(photo))
+
+    def step(self, image: np.ndarray, points: np.ndarray | None, t: float) -> np.ndarray:
+        from faceexpr_cli.face.types import kps5_from_68
+        from faceexpr_cli.swap.engines import DrivingFace
+
+        if points is None:
+            return image  # no face: the frame as it is
+        face = DrivingFace(0, points.astype(np.float64), kps5_from_68(points), t)
+        return self.engine.swap([image], [[face]])[0]
+
+
 class FrameProcessor:
     def __init__(self, models: LiveModels):
         from faceexpr_cli.animate.landmarks import LandmarkFollower
@@ -119,7 +146,12 @@ class FrameProcessor:
                 raise UsageError("--predictor needs --model", "the predictor reads the expression model's tokens")
             self.predictor = _Predictor(models.predictor, models.backend, models.device)
         self.emotion = self._emotion(models.emotion)
+        if models.animate and models.swap:
+            from faceexpr_cli.errors import UsageError
+
+            raise UsageError("--animate and --swap both set", "pick one: a portrait to move, or a face to swap in")
         self.animator = _Animator(models.animate, self.face_backend_name) if models.animate else None
+        self.swapper = _Swapper(models.swap, self.face_backend_name) if models.swap else None
 
     @staticmethod
     def _emotion(mode: str):
@@ -144,9 +176,9 @@ class FrameProcessor:
         return {"face_backend": self.face_backend_name,
                 "model": self.tokens.describe() if self.tokens else None,
                 "predictor": self.models.predictor, "emotion": self.emotion is not None,
-                "animate": self.models.animate}
+                "animate": self.models.animate, "swap": self.models.swap}
 
-    def process(self, image: np.ndarray) -> FrameResult:
+    def process(self, image: np.ndarray, t: float = 0.0) -> FrameResult:
         points = self.follower.update(image)
         box = self.follower.boxes[-1] if points is not None else None
         result = FrameResult(box=None if box is None else [round(float(v), 2) for v in box])
@@ -161,7 +193,12 @@ class FrameProcessor:
         if box is not None and self.emotion is not None:
             emo = self.emotion.predict_frame(image, np.asarray(box)[None])
             result.emotion = emo.as_dicts()[0]
-        result.shown = self.animator.step(points) if self.animator is not None else _draw_box(image, box)
+        if self.animator is not None:
+            result.shown = self.animator.step(points)
+        elif self.swapper is not None:
+            result.shown = self.swapper.step(image, points, t)
+        else:
+            result.shown = _draw_box(image, box)
         return result
 
 

@@ -190,3 +190,30 @@ def test_animate_moves_the_portrait_with_the_drivers_landmark_motion(live_video,
     akd = float(np.linalg.norm(d_got - d_want, axis=-1).mean())
     late = float(np.linalg.norm(d_got[5:] - d_want[:-5], axis=-1).mean())  # the same output, 5 frames late
     assert motion > 4.0 and akd < 0.3 * motion and akd < late, (akd, motion, late)
+
+
+def test_swap_gives_the_followed_face_the_photos_identity(live_video, tmp_path):
+    """dlib embeddings of recorded frames: closer to the photo's face than to the driver's own face."""
+    from faceexpr_cli.face import get_backend
+    from faceexpr_cli.media import read_frames, write_image
+    from faceexpr_cli.samples.portraits import load_portrait
+
+    photo = tmp_path / "gh.png"
+    image, _ = load_portrait("grace_hopper")
+    write_image(photo, image)
+    res = _run(source=str(live_video.path), as_fast_as_possible=True, record=str(tmp_path / "s.mp4"),
+               max_seconds=None, models={"swap": str(photo)})
+    out = read_frames(tmp_path / "s.mp4")
+    src = read_frames(live_video.path)
+    assert res.frames == len(out) == len(src)
+    dlib = get_backend("dlib")
+
+    def embedding(img):
+        face = max(dlib.analyze(img, landmarks=True, embed=True), key=lambda f: f.score)
+        return face.embedding
+
+    target = embedding(image)
+    for i in (5, 25, 45):
+        got, own = embedding(out[i]), embedding(src[i])
+        assert np.linalg.norm(got - target) < np.linalg.norm(got - own), i
+    assert np.abs(out[10][:40].astype(int) - src[10][:40].astype(int)).mean() < 4  # background untouched

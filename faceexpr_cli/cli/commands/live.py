@@ -25,6 +25,9 @@ def live(
                                                 show_default=False)] = None,
     animate: Annotated[Path | None, typer.Option("--animate", help="A portrait moved by the face in the source "
                                                                    "(landmarks engine).", show_default=False)] = None,
+    swap: Annotated[Path | None, typer.Option("--swap", help="A face photo whose identity the source's face "
+                                                             "gets (landmarks swap engine).",
+                                              show_default=False)] = None,
     emotion: Annotated[str, typer.Option("--emotion", help="auto (when the model's weights are cached), on or "
                                                            "off.")] = "auto",
     serve: Annotated[str | None, typer.Option("--serve", help="Serve the live page at HOST:PORT (PORT 0: any "
@@ -59,7 +62,7 @@ def live(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
     json_out: JsonOpt = False,
 ) -> None:
-    """The real-time loop: face, expression tokens, next-token error, emotion, an animated portrait.
+    """The real-time loop: face, tokens, next-token error, emotion, an animated portrait or a swapped face.
 
     Frames come from a capture thread that keeps only the newest one: when
     processing is slower than the source, frames are dropped (and counted)
@@ -71,13 +74,15 @@ def live(
       [cyan]fx live --source 0 --model runs/joint --serve 127.0.0.1:8765[/]
       [cyan]fx live -s talk.mp4 --as-fast-as-possible --tokens t.jsonl --record out.mp4[/]
       [cyan]fx live -s rtsp://phone.local:8554/live --animate portrait.png --serve :8765[/]
+      [cyan]fx live -s 0 --swap face.jpg --record swapped.mp4 --max-seconds 30[/]
     """
     from faceexpr_cli.console import print_json, print_table
     from faceexpr_cli.live.loop import LiveOptions, run_live
     from faceexpr_cli.live.process import LiveModels
 
     models = LiveModels(model=str(model) if model else None, predictor=str(predictor) if predictor else None,
-                        backend=backend, animate=str(animate) if animate else None, emotion=emotion,
+                        backend=backend, animate=str(animate) if animate else None,
+                        swap=str(swap) if swap else None, emotion=emotion,
                         face_backend=face_backend, detect_every=detect_every, device=device)
     opts = LiveOptions(source=source, models=models, serve=serve, host=host, window=window,
                        record=str(record) if record else None, tokens=str(tokens) if tokens else None,
