@@ -40,7 +40,9 @@ class ExecutorSpec:
     shard_size: int | None = None  # None: chosen from the number of items and workers
 
     def check(self) -> ExecutorSpec:
-        EXECUTORS.get(self.name)  # an unknown name is one line listing the known ones
+        executor = EXECUTORS.get(self.name)  # an unknown name is one line listing the known ones
+        if hasattr(executor, "require"):  # a missing package is one line before any folder is made
+            executor.require()
         if self.workers < 1:
             raise UsageError("--workers must be >= 1")
         if self.shard_size is not None and self.shard_size < 1:

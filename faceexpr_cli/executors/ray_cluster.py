@@ -23,7 +23,7 @@ from faceexpr_cli.executors.base import EXECUTORS, ExecutorSpec, ItemJob, OnResu
 from faceexpr_cli.executors.shards import Checkpoints, auto_shard_size, keys_unique, new_run_id, plan_shards
 
 STOP_WAIT_S = 10.0  # after Ctrl-C, how long cancelled shards get to end
-POLL_S = 0.5  # how often the progress bar counts the items finished across the cluster
+POLL_S = 0.5  # how often the driver looks for finished shards and counts the items finished across the cluster
 
 
 def import_ray():
@@ -101,6 +101,8 @@ def _cancel(ray, refs: list) -> None:
 
 @EXECUTORS.register("ray")
 class RayExecutor:
+    require = staticmethod(import_ray)
+
     def __init__(self, spec: ExecutorSpec):
         self.spec = spec
 
@@ -174,6 +176,8 @@ class RayExecutor:
                 return out
 
         limit = 2 * cpus  # shards in flight: enough to keep every CPU busy, few enough to cancel fast
+        # counting the checkpoints lists a folder of up to len(items) files: rarer for big runs
+        count_every, last_count = max(POLL_S, len(items) / 10_000), 0.0
         try:
             with progress() as bar:
                 task = bar.add_task(f"{label} (ray, {cpus} CPUs)", total=len(items))
@@ -191,7 +195,9 @@ class RayExecutor:
                             else:
                                 deliver(pos, entry)
                         flush()
-                    bar.update(task, completed=max(len(delivered), min(len(items), checkpoints.count())))
+                    if time.monotonic() - last_count >= count_every:  # one listing of the run's checkpoints
+                        last_count = time.monotonic()
+                        bar.update(task, completed=max(len(delivered), min(len(items), checkpoints.count())))
                 bar.update(task, completed=len(delivered))
         except KeyboardInterrupt:
             flush()  # results that arrived in order are kept
