@@ -1,6 +1,6 @@
 """Benchmark `fx live`: sustained fps and capture-to-shown latency at 640x480, on one and two cores.
 
-    .venv/bin/python benchmarks/live.py [--seconds 8] [--cores 1 2] [--modes face tokens-tiny tokens-518 animate]
+    .venv/bin/python benchmarks/live.py [--seconds 8] [--cores 1 2] [--modes face tokens-tiny tokens-518 animate swap]
 
 The source is a 640x480, 25 fps talking-head file played at its own pace (as a camera delivers frames), so the
 loop can show at most 25 fps and drops what it cannot keep up with; latency runs from the capture thread having a
@@ -11,7 +11,8 @@ N threads). Modes:
 - ``tokens-tiny``: + expression tokens from the tiny joint recipe's run (56 px), torch and onnx;
 - ``tokens-518``: + tokens from the seed's full-size models (DINOv2 ViT-S/14 at 518 px + expression transformer,
   random weights: none can be downloaded here, which does not change the work), onnx;
-- ``animate``: + the landmarks engine animating a 512x512 portrait, torch and onnx warp.
+- ``animate``: the landmarks engine animating a 512x512 portrait (torch warp);
+- ``swap``: the `fx swap` landmarks engine putting Grace Hopper's face on the driver (torch).
 Every run also serves the page (``--serve`` on a free port) so JPEG encoding is in the figure.
 """
 
@@ -37,7 +38,7 @@ def _child(spec: dict) -> None:
     from faceexpr_cli.live.process import LiveModels
 
     models = LiveModels(model=spec.get("model"), backend=spec.get("backend"), animate=spec.get("animate"),
-                        emotion="off", face_backend="dlib")
+                        swap=spec.get("swap"), emotion="off", face_backend="dlib")
     res = run_live(LiveOptions(source=spec["video"], models=models, serve="127.0.0.1:0"))
     print(json.dumps(res.to_dict()))
 
@@ -76,6 +77,7 @@ def _configs(paths: dict[str, str], modes: list[str]) -> list[tuple[str, dict]]:
                         ("tokens tiny, onnx", {"model": paths["tiny-onnx"], "backend": "onnx"})],
         "tokens-518": [("tokens ViT-S/14 518, onnx", {"model": paths["full-onnx"], "backend": "onnx"})],
         "animate": [("animate landmarks, torch", {"animate": paths["portrait"]})],
+        "swap": [("swap landmarks, torch", {"swap": paths["portrait"]})],
     }
     return [row for m in modes for row in table[m]]
 
@@ -84,7 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--modes", nargs="+", default=["face", "tokens-tiny", "tokens-518", "animate"])
+    ap.add_argument("--modes", nargs="+", default=["face", "tokens-tiny", "tokens-518", "animate", "swap"])
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
