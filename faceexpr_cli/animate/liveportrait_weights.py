@@ -101,3 +101,32 @@ def load_liveportrait(model, folder: str | Path) -> dict[str, str]:
     elif model.has_retargeting:
         model.has_retargeting = False
     return {k: str(v) for k, v in files.items()}
+
+
+PIN = ".fx-first-sha256"  # next to a cached file: its sha256 when fx first used it
+
+
+def pin_first_use(paths: list[Path]) -> None:
+    """Upstream publishes no sha256 for these files: record each cached file's digest the first time it is used and
+    refuse it afterwards if it changed (a damaged or swapped file), with the way to fetch it again."""
+    import hashlib
+
+    from faceexpr_cli.errors import WeightsNotFoundError
+    from faceexpr_cli.weights import stamp_verified, verified
+
+    for path in paths:
+        pin = path.with_name(path.name + PIN)
+        if pin.is_file():
+            if not verified(path, pin.read_text().strip()):
+                raise WeightsNotFoundError(f"cached weights {path} changed since their first use (sha256 differs)",
+                                           "run `fx download weights liveportrait --force` to fetch them again")
+            continue
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while block := fh.read(4 << 20):
+                digest.update(block)
+        try:
+            pin.write_text(digest.hexdigest())
+            stamp_verified(path, digest.hexdigest())
+        except OSError:  # a read-only cache: nothing to pin
+            pass

@@ -263,6 +263,15 @@ def test_cached_weights_are_the_default(tmp_path, monkeypatch):
         shutil.copy(f, cache / f.name)
     engine = get_engine("liveportrait", opts)
     assert engine.weights == str(cache) and engine.stitch
+    import hashlib
+
+    pin = cache / "warping_module.pth.fx-first-sha256"  # no published sha256: the first use pins each file
+    assert pin.read_text() == hashlib.sha256((cache / "warping_module.pth").read_bytes()).hexdigest()
+    with open(cache / "warping_module.pth", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(WeightsNotFoundError) as err:
+        get_engine("liveportrait", opts)
+    assert "changed since their first use" in err.value.one_line()
 
 
 def test_source_video_animates_each_source_frame(tmp_path, driver_video, tiny_model):

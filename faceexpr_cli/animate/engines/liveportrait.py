@@ -115,10 +115,13 @@ class LivePortraitEngine(Engine):
                         "not a face")
             return "random"
         if checkpoint is None:  # the cache: every released file, each found (or explained) by the card
+            from faceexpr_cli.animate.liveportrait_weights import pin_first_use
             from faceexpr_cli.config.cards import load_card
 
             base = load_card("liveportrait")
-            folder = [find_weights(base, source=ws.name) for ws in base.weights][0].parent
+            paths = [find_weights(base, source=ws.name) for ws in base.weights]
+            pin_first_use([p for p, ws in zip(paths, base.weights, strict=True) if not ws.sha256])
+            folder = paths[0].parent
         else:
             folder = Path(checkpoint).expanduser()
             if folder.is_file():
