@@ -3,7 +3,9 @@ with 1 and 2 CPUs, side by side, plus Ray's overhead per item.
 
     .venv/bin/python benchmarks/scale.py [--videos 8] [--seconds 4] [--repeats 2] [--shard-size 1]
 
-Every run crops the same videos into a fresh folder (no resume) with the dlib backend. Ray is measured warm: a
+Every run crops the same videos into a fresh folder (no resume) with the dlib backend, every process with one
+math thread (``--threads``; Ray gives a 1-CPU task ``OMP_NUM_THREADS=1``, so the local runs get the same). Ray is
+measured warm: a
 local cluster is started with N CPUs and one unmeasured run starts its worker processes (each imports fx and
 loads the face models once, as a long run does); the cold figure (cluster start and first run) is printed apart.
 Ray's overhead per item is measured twice: as (Ray 1 CPU - local 1 worker) wall time per video, and on a job
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -80,7 +83,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--shard-size", type=int, default=1)
     ap.add_argument("--noop-items", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=1, help="math threads per process (0: the libraries' default)")
     args = ap.parse_args()
+    if args.threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)  # before torch, numpy and cv2 load; forked workers inherit it
 
     import ray
 
@@ -115,7 +122,7 @@ def main() -> None:
         ray.shutdown()
 
     print(f"fx crop, {n} videos of {args.seconds:g} s at 320x256 (dlib, size 256), best of {args.repeats}; "
-          f"Ray shard size {args.shard_size}, warm workers")
+          f"Ray shard size {args.shard_size}, warm workers; {args.threads or 'default'} math thread(s) a process")
     print(f"{'executor':<18}{'wall s':>9}{'items/s':>10}{'vs local 1':>12}")
     base = results["local, 1 worker"]
     for name, wall in results.items():

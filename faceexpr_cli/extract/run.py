@@ -73,7 +73,8 @@ def extract_features(inputs: list[str | Path], model: str | Path | ExpressionMod
         t0 = time.perf_counter()
         summary = None
         if spec.distributed and todo:
-            job = ExtractJob(str(out.resolve()), opts, settings, model, device, allow_cpu_fallback)
+            ran_on = model.device if model is not None else device  # "auto" as resolved here: a GPU asks for one
+            job = ExtractJob(str(out.resolve()), opts, settings, model, ran_on, allow_cpu_fallback)
             summary = run_items(spec, job, todo, lambda it, row: rows.append(merge_row(out, row)), label="extract")
             log_summary(summary)
         else:

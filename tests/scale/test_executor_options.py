@@ -69,3 +69,18 @@ def test_checkpoints_round_trip_and_a_cut_file_counts_as_unfinished(tmp_path):
     assert not list((tmp_path / ".fx-shards" / "run1").glob(".*.part"))
     cp.remove()
     assert not (tmp_path / ".fx-shards").exists()
+
+
+def test_resource_hints_per_command():
+    from faceexpr_cli.crop import CropOptions
+    from faceexpr_cli.crop.job import CropJob
+    from faceexpr_cli.download.job import DownloadJob
+    from faceexpr_cli.download.options import DownloadOptions
+    from faceexpr_cli.extract import ExtractOptions
+    from faceexpr_cli.extract.run import ExtractJob
+
+    assert CropJob("/o", CropOptions()).resources.num_cpus == 1
+    on_gpu = ExtractJob("/o", ExtractOptions(), "s", device="cuda:0").resources
+    on_cpu = ExtractJob("/o", ExtractOptions(), "s", device="cpu").resources
+    assert (on_gpu.num_gpus, on_cpu.num_gpus) == (1, 0) and on_gpu.memory_mb == 2048
+    assert DownloadJob("/o", DownloadOptions(), "/o").resources.num_cpus < 1  # transfers wait on the network

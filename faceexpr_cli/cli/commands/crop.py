@@ -100,6 +100,8 @@ def crop(
     summary = {"out": str(result.out), "manifest": str(result.manifest), "inputs": s["inputs"], "clips": s["clips"],
                "clip_seconds": s["clip_seconds"], "failed": s["failed"], "videos": dict(s["videos"]),
                "resumed_skipped": s["resumed_skipped"], "wall_seconds": s["wall_seconds"]}
+    if "executor" in s:  # --executor ray: shards, items and items/s per node
+        summary["executor"] = s["executor"]
     if json_out:
         print_json(summary)
     else:

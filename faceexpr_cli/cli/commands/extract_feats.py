@@ -108,6 +108,7 @@ def extract_feats(
                     "videos": s["videos"], "failed": s["failed"], "resumed_skipped": s["resumed_skipped"],
                     "trajectories": s["trajectories"], "tokens": s["tokens"], "wall_seconds": s["wall_seconds"],
                     "backend": (s["model"] or {}).get("backend"), "features": s["features"],
+                    **({"executor": s["executor"]} if "executor" in s else {}),
                     "rows": [{k: r[k] for k in ("source", "label", "status", "error", "json", "npz",
                                                 "trajectories", "tokens")} for r in result.rows]})
     else:
