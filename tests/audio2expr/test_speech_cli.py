@@ -123,3 +123,35 @@ def test_onnx_export_matches_torch(trained, speech_wav, tmp_path, capsys):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-3)
     onnx_model = Audio2ExprModel.load(trained["run"], "onnx", onnx_dir=out)  # the graph the CLI wrote
     np.testing.assert_allclose(onnx_model.predict(wave).offsets, torch_model.predict(wave).offsets, atol=1e-4)
+
+
+def test_driving_video_keeps_its_head_motion_and_the_speech_drives_the_mouth(trained, speech_wav, sample_video,
+                                                                               tmp_path, capsys):
+    from faceexpr_cli.animate.landmarks import follow_landmarks
+    from faceexpr_cli.audio2expr.sample import portrait_crop
+    from faceexpr_cli.face import get_backend
+    from faceexpr_cli.media import read_frames, write_image
+    from tests.mediacheck import decode_audio
+
+    wav, sample = speech_wav
+    portrait = write_image(tmp_path / "grace.png", portrait_crop("grace_hopper", 160))
+    out = tmp_path / "head.mp4"
+    code, stdout, err = _run(capsys, "animate", "-s", portrait, "-d", sample_video.path, "--audio", wav,
+                             "--audio-model", trained["run"], "-o", out, "--max-frames", 50, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["head_motion"] == "driving video"
+    points = follow_landmarks(get_backend("dlib"), read_frames(out), "out").points
+    # the head turns as the driver's does (its face centre, from the video's ground truth)
+    drv_x = sample_video.actors[0].mouth[:50, 0]
+    r_head = np.corrcoef(points[:, 27:36, 0].mean(1), drv_x)[0, 1]
+    assert r_head > 0.8, f"head motion vs the driver's: r = {r_head:.3f}"
+    # the mouth follows the speech, not the driver's (another syllable pattern)
+    mouth = S.mouth_opening(S.normalise(points))
+    r_speech = np.corrcoef(mouth, sample.mouth_open[:50])[0, 1]
+    r_driver = np.corrcoef(mouth, sample_video.mouth_open[:50])[0, 1]
+    assert r_speech > 0.4 and r_speech > r_driver + 0.3, (r_speech, r_driver)  # 0.50 and -0.04 measured
+    got, rate = decode_audio(out)  # the speech, not the driver's buzz
+    from faceexpr_cli.audio2expr.predict import read_audio
+
+    want = read_audio(wav)
+    assert np.corrcoef(_rms(got, rate, 25, 48), _rms(want, 16000, 25, 48))[0, 1] > 0.95
