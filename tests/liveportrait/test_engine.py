@@ -91,9 +91,11 @@ def _by_hand(model, frames: np.ndarray) -> np.ndarray:
         return model.spade_generator(model.warping_module(f, kp_source=x_s, kp_driving=x_d)[0]).numpy()
 
 
-def test_video_driver_matches_the_modules_and_a_motion_template_replays_it(tmp_path, driver_video, tiny_model):
+def test_video_driver_matches_the_modules_and_a_motion_template_replays_it(tmp_path, capsys, driver_video,
+                                                                          tiny_model):
     from faceexpr_cli.animate.liveportrait_motion import load_template
     from faceexpr_cli.animate.liveportrait_template import ExtractOptions, extract_motion
+    from faceexpr_cli.errors import UsageError
     from faceexpr_cli.media import read_frames
 
     out = tmp_path / "video.mp4"
@@ -112,10 +114,17 @@ def test_video_driver_matches_the_modules_and_a_motion_template_replays_it(tmp_p
     assert np.abs(got - _decode(tmp_path / "want.mp4")).mean() < 2e-3
     assert np.abs(got[7] - got[0]).mean() > 0.01  # the motion shows
 
+    import json
+
+    from faceexpr_cli.cli.app import main
+
     npz = tmp_path / "motion.npz"
-    info = extract_motion(driver_video, npz, ExtractOptions(
-        crop="none", engine_options=EngineOptions(checkpoint=CKPT, config=CONFIG)))
-    assert info["frames"] == 8 and info["ratios"] is False  # no face in the fixture's images
+    code = main(["animate", "extract-motion", str(driver_video), "-o", str(npz), "--crop", "none",
+                 "--checkpoint", CKPT, "--config", CONFIG, "--json"])
+    info = json.loads(capsys.readouterr().out)
+    assert code in (0, None) and info["frames"] == 8 and info["ratios"] is False  # no face in the fixture
+    with pytest.raises(UsageError, match="written as .npz"):
+        extract_motion(driver_video, tmp_path / "m.pkl", ExtractOptions(crop="none"))
     data = load_template(npz)
     assert data["kp"].shape == (8, 21, 3) and data["pitch"].shape == (8, 1) and float(data["fps"]) == 25.0
     with np.load(npz, allow_pickle=False) as raw:  # plain arrays, no pickle
