@@ -157,3 +157,61 @@ def load_clips(path: str | Path, cache: str | Path, *, face_backend: str = "dlib
         raise DataError(f"{path}: no clip with audio and a face to learn from",
                         "point data.path at talking-face clips that keep their audio (fx crop / fx clip output)")
     return out
+
+
+def clips_from_features(features: str | Path, *, min_frames: int = 8, spec: MelSpec = MelSpec()) -> list[ClipTargets]:
+    """Targets from an `fx extract-feats --features landmarks --stride 1` folder: per video, its longest face
+    trajectory's 68 points (crop-square units: the normalisation removes position and size alike) and the
+    source video's audio over the trajectory's span. Frames the trajectory skips are held from the previous
+    one and marked not found."""
+    import pyarrow.parquet as pq
+
+    from faceexpr_cli.audio2expr.predict import read_audio
+    from faceexpr_cli.errors import FxError, MissingFileError
+
+    root = Path(features)
+    index = root / "features.parquet"
+    if not index.is_file():
+        raise MissingFileError(index, "fx extract-feats index", "run fx extract-feats --features landmarks first")
+    out: list[ClipTargets] = []
+    for row in pq.read_table(index).to_pylist():
+        if row.get("status") != "ok" or not row.get("npz"):
+            continue
+        with np.load(root / row["npz"]) as z:
+            if "landmarks" not in z.files:
+                raise DataError(f"{root}: extracted without landmarks", "re-run fx extract-feats with --features "
+                                                                        "landmarks")
+            traj, frames, points = z["traj"], z["frame_ind"], z["landmarks"]
+        ids, counts = np.unique(traj, return_counts=True)
+        keep = traj == ids[np.argmax(counts)]
+        frames, points = frames[keep], points[keep]
+        order = np.argsort(frames)
+        frames, points = frames[order], points[order]
+        if len(frames) > 1 and np.median(np.diff(frames)) > 1:
+            raise DataError(f"{row['source']}: landmarks every {int(np.median(np.diff(frames)))} frames",
+                            "extract with --stride 1 (audio2expr needs every frame)")
+        n = int(frames[-1] - frames[0] + 1)
+        slot = frames - frames[0]
+        found = np.zeros(n, bool)
+        found[slot] = True
+        filled = np.empty((n, 68, 2), np.float32)
+        pick = np.maximum.accumulate(np.where(found, np.arange(n), 0))
+        filled[:] = points[np.searchsorted(slot, pick)]
+        fps = float(row["fps"])
+        try:
+            wave = read_audio(row["source"], spec.sample_rate)
+        except FxError as exc:
+            log.warning("%s: left out (%s)", row["source"], exc.one_line())
+            continue
+        a0 = int(round(frames[0] / fps * spec.sample_rate))
+        wave = wave[a0:a0 + int(round(n / fps * spec.sample_rate))]
+        if n < min_frames:
+            continue
+        shapes = S.normalise(filled)
+        neutral = S.neutral_face(shapes[found])
+        out.append(ClipTargets(Path(row["source"]).name, fps, log_mel(wave, spec), shapes, found, neutral,
+                               S.blink_values(shapes, neutral), envelope(wave, n, fps, spec.sample_rate)))
+    if not out:
+        raise DataError(f"{root}: no video with landmarks and audio", "extract talking-face videos that keep "
+                                                                      "their audio")
+    return out

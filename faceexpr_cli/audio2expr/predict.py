@@ -36,9 +36,15 @@ def read_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
         if not container.streams.audio:
             raise MediaError(path, "has no audio stream", "pass a .wav/.mp3/.m4a file or a video with sound")
         resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
-        chunks = []
+        stream = container.streams.audio[0]
+        video = container.streams.video[0] if container.streams.video else None
+        # time 0 is the video's first frame when there is one (AAC priming samples before it are dropped)
+        t0 = float(video.start_time * video.time_base) if video is not None and video.start_time is not None else 0.0
+        chunks, first = [], None
         try:
-            for frame in container.decode(container.streams.audio[0]):
+            for frame in container.decode(stream):
+                if first is None:
+                    first = float(frame.pts * stream.time_base) if frame.pts is not None else t0
                 chunks.extend(o.to_ndarray()[0] for o in resampler.resample(frame))
             chunks.extend(o.to_ndarray()[0] for o in resampler.resample(None))
         except av.error.FFmpegError as exc:
@@ -46,7 +52,9 @@ def read_audio(path: str | Path, rate: int = 16000) -> np.ndarray:
                 raise MediaError(path, f"cannot decode its audio ({str(exc)[:120]})") from None
     if not chunks or sum(len(c) for c in chunks) < rate // 25:
         raise MediaError(path, "holds no audio samples", "pass a file with at least a few frames of speech")
-    return np.concatenate(chunks).astype(np.float32)
+    wave = np.concatenate(chunks).astype(np.float32)
+    shift = int(round(((first if first is not None else t0) - t0) * rate))
+    return np.concatenate([np.zeros(shift, np.float32), wave]) if shift > 0 else wave[-shift:]
 
 
 @dataclass

@@ -126,16 +126,22 @@ def _run(recipe, run_dir: Path, info: D.DistInfo, resume: bool) -> Audio2ExprRes
             raise UsageError(f"{run_dir} already holds a run", "pass --resume to continue it, or choose another --out")
     if t.threads:
         torch.set_num_threads(t.threads)
-    if data.path is None:
-        raise ConfigError("the recipe has no data.path", "add data.path=CLIPS (an fx crop / fx clip output)")
-    cache = Path(data.cache) if data.cache else run_dir / "targets"
-    if info.main:  # rank 0 measures and caches; the other ranks then read the cache
-        clips = load_clips(data.path, cache, face_backend=data.face_backend, detect_every=data.detect_every,
-                           min_frames=data.frames)
-    D.barrier(info)
-    if not info.main:
-        clips = load_clips(data.path, cache, face_backend=data.face_backend, detect_every=data.detect_every,
-                           min_frames=data.frames)
+    if data.path is None and data.features is None:
+        raise ConfigError("the recipe has no data.path", "add data.path=CLIPS (an fx crop / fx clip output) or "
+                                                         "data.features=DIR (fx extract-feats --features landmarks)")
+    if data.features is not None:
+        from faceexpr_cli.audio2expr.clips import clips_from_features
+
+        clips = clips_from_features(data.features, min_frames=data.frames)
+    else:
+        cache = Path(data.cache) if data.cache else run_dir / "targets"
+        if info.main:  # rank 0 measures and caches; the other ranks then read the cache
+            clips = load_clips(data.path, cache, face_backend=data.face_backend, detect_every=data.detect_every,
+                               min_frames=data.frames)
+        D.barrier(info)
+        if not info.main:
+            clips = load_clips(data.path, cache, face_backend=data.face_backend, detect_every=data.detect_every,
+                               min_frames=data.frames)
     card, args = model_args(recipe.model, {})
     torch.manual_seed(t.seed)
     model = build(card, args)

@@ -108,3 +108,25 @@ def test_clips_without_audio_are_an_error_with_a_hint(tmp_path):
     make_speaking_portrait(tmp_path / "clips" / "mute.mp4", seconds=1.5, audio=False)
     with pytest.raises(DataError, match="no clip with audio"):
         run(load_recipe("audio2expr-tiny", [f"data.path={tmp_path / 'clips'}"]), tmp_path / "run")
+
+
+def test_targets_from_extract_feats_match_the_runs_own(trained, speaking, tmp_path):
+    """`fx extract-feats --features landmarks --stride 1` output as data.features: the same mouth and audio."""
+    from faceexpr_cli.audio2expr.clips import clips_from_features, load_clips
+    from faceexpr_cli.audio2expr.training import run
+    from faceexpr_cli.cli.app import main
+    from faceexpr_cli.config.recipes import load_recipe
+
+    feats = tmp_path / "feats"
+    assert main(["extract-feats", str(speaking["train"]), "--features", "landmarks", "--face-backend", "dlib",
+                 "--stride", "1", "-o", str(feats)]) == 0
+    got = {c.key.split(".")[0]: c for c in clips_from_features(feats)}
+    own = {c.key.split(".")[0]: c for c in load_clips(speaking["train"], trained["run"] / "targets")}
+    assert set(got) == set(own) == {"astronaut_0", "astronaut_1"}
+    for key, c in got.items():
+        o = own[key]
+        assert len(c) == len(o)
+        assert np.corrcoef(S.mouth_opening(c.shapes), S.mouth_opening(o.shapes))[0, 1] > 0.97
+        assert np.abs(c.mel[:, 5:] - o.mel[:, 5:]).mean() < 0.05  # the first frames hold the AAC start-up
+    result = run(load_recipe("audio2expr-tiny", [f"data.features={feats}", "trainer.max_steps=5"]), tmp_path / "r")
+    assert result.steps == 5 and result.clips == 2

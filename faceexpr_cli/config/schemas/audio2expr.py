@@ -17,6 +17,8 @@ class _Strict(BaseModel):
 class AudioData(_Strict):
     path: str | None = Field(None, description="talking-face clips with audio: an fx crop folder, an fx clip "
                                                "dataset or a folder of mp4 files")
+    features: str | None = Field(None, description="targets from an fx extract-feats --features landmarks --stride 1 "
+                                                   "folder instead of measuring them (data.path is then unused)")
     cache: str | None = Field(None, description="where per-clip targets are cached (default: RUN/targets)")
     face_backend: str = Field("dlib", description="face layer backend that measures the 68 landmarks")
     detect_every: int = Field(10, ge=1, description="face detection every N frames (landmarks every frame)")
