@@ -19,6 +19,17 @@ MOUTH_MODES = ("interior", "lips", "source")  # what of the driver's mouth shows
 MULTIPLE = 16  # crops are padded to a multiple of 2 ** pyramid levels
 
 
+def with_forehead(points: np.ndarray, reach: float) -> np.ndarray:
+    """68 points plus 10 above the brows, each brow point moved away from the chin by ``reach`` of its distance:
+    the mesh (and the mask) then cover the forehead, which carries identity too. Other point sets pass as they are.
+    Source and driver get the same construction, so the extra triangles still match."""
+    p = np.asarray(points, np.float64)
+    if reach <= 0 or len(p) != 68:
+        return p
+    brows = p[17:27]
+    return np.concatenate([p, brows + (brows - p[8]) * reach])
+
+
 def triangulate(points: np.ndarray) -> np.ndarray:
     """(K, 3) vertex indices of the Delaunay triangles of ``points`` (N, 2)."""
     from scipy.spatial import Delaunay

@@ -41,6 +41,8 @@ def swap(
                                           "to the driver's (0 none, 1 all).")] = 0.5,
     smooth: Annotated[float, typer.Option("--smooth", help="landmarks: One-Euro cutoff (Hz) on the driving "
                                           "face's outline, so the seam does not flicker; 0 = off.")] = 3.0,
+    forehead: Annotated[float, typer.Option("--forehead", help="landmarks: how far above the brows the mesh "
+                                            "reaches (of the brow-to-chin distance); 0 = brows to chin only.")] = 0.25,
     weights: Annotated[Path | None, typer.Option("--weights", help="inswapper: the inswapper_128.onnx file.")] = None,
     models: Annotated[Path | None, typer.Option("--models", help="inswapper: the buffalo_l directory (detection "
                                                 "and ArcFace).")] = None,
@@ -84,7 +86,7 @@ def swap(
     options = SwapOptions(backend=backend, device=device, batch=batch, face_backend=resolve_backend_name(face_backend),
                           weights=None if weights is None else str(weights),
                           models=None if models is None else str(models), allow_cpu_fallback=allow_cpu_fallback,
-                          extra={"mouth": mouth, "colour": colour, "smooth": smooth})
+                          extra={"mouth": mouth, "colour": colour, "smooth": smooth, "forehead": forehead})
     settings = SwapSettings(engine=engine, driving_face=driving_face, source_face=source_face,
                             side_by_side=side_by_side, max_frames=max_frames, max_pixels=max_pixels, options=options)
     result = run(source, driving, out, settings)

@@ -24,6 +24,7 @@ from faceexpr_cli.swap.mesh import (
     to_normalized,
     triangle_affines,
     triangulate,
+    with_forehead,
 )
 
 INPUTS = ["source", "frame", "tri_index", "affines", "colour", "mask"]
@@ -54,6 +55,7 @@ class LandmarksSwap(SwapEngine):
         extra = options.extra
         self.colour_strength = float(check_number(extra.get("colour", 0.5), "--colour", minimum=0, maximum=1))
         self.smooth = float(check_number(extra.get("smooth", 3.0), "--smooth", minimum=0))
+        self.forehead = float(check_number(extra.get("forehead", 0.25), "--forehead", minimum=0, maximum=1))
         self.mouth = str(extra.get("mouth", "lips"))
         if self.mouth not in MOUTH_MODES:
             from faceexpr_cli.errors import UnknownNameError
@@ -81,7 +83,7 @@ class LandmarksSwap(SwapEngine):
     def set_source(self, image: np.ndarray, face, what: str) -> None:
         import torch
 
-        points = np.asarray(face.landmarks68, np.float64)
+        points = with_forehead(face.landmarks68, self.forehead)
         r = face_region(points, image.shape, margin=0.1)
         crop = np.ascontiguousarray(image[r.y0:r.y1, r.x0:r.x1])
         local = points - [r.x0, r.y0]
@@ -97,13 +99,13 @@ class LandmarksSwap(SwapEngine):
         if slot is None or (slot.last_time is not None and face.time - slot.last_time > 0.5):
             slot = self.slots[face.slot] = _Slot(self.smooth, 4.0)  # new person, or seen again after a gap
         slot.last_time = face.time
-        if self.smooth <= 0:
-            return face.points.astype(np.float64), slot
-        unit = max(float(np.ptp(face.points[:, 0])), 1.0)
-        points = slot.filter(face.points / unit, face.time) * unit
-        if len(points) >= 68:  # the mouth moves fast (syllables at ~4 Hz): its points pass unfiltered, no lag
-            points[48:68] = face.points[48:68]
-        return points, slot
+        points = face.points.astype(np.float64)
+        if self.smooth > 0:
+            unit = max(float(np.ptp(points[:, 0])), 1.0)
+            points = slot.filter(points / unit, face.time) * unit
+            if len(points) >= 68:  # the mouth moves fast (syllables at ~4 Hz): its points pass unfiltered, no lag
+                points[48:68] = face.points[48:68]
+        return with_forehead(points, self.forehead), slot
 
     def _colour(self, crop: np.ndarray, mask: np.ndarray, slot: _Slot) -> np.ndarray:
         mean, std = masked_stats(crop, mask, threshold=0.9)
