@@ -127,7 +127,8 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
             settings.options.face_backend)
     engine.face_layer = backend
     src_image = read_image(source)
-    engine.set_source(src_image, source_face(backend, src_image, str(source), settings.source_face), str(source))
+    if engine.uses_source:
+        engine.set_source(src_image, source_face(backend, src_image, str(source), settings.source_face), str(source))
     faces = DrivingFaces(backend, settings.driving_face, engine.detect_every, settings.max_pixels)
     counts = {"faces": 0, "empty": 0}
 

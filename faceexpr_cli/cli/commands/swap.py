@@ -26,8 +26,9 @@ def swap(
     driving: Annotated[Path | None, typer.Option("--driving", "-d", help="Driving video (or one image): its "
                                                  "expression, pose, lighting and background are kept.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="result.mp4 (video driver) or result.png.")] = None,
-    engine: Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights) or inswapper "
-                                        "(a user-supplied inswapper_128.onnx, non-commercial).")] = "landmarks",
+    engine: Annotated[str, typer.Option("--engine", "-e", help="landmarks (no weights), inswapper (a user-supplied "
+                                        "inswapper_128.onnx, non-commercial) or subject (a fx train joint run "
+                                        "renders another subject).")] = "landmarks",
     driving_face: Annotated[str, typer.Option("--driving-face", help="Which driving faces: all, largest, INDEX "
                                               "(from the left, 0 first) or REF.jpg (the face matching a "
                                               "reference photo).")] = "largest",
@@ -46,6 +47,12 @@ def swap(
     weights: Annotated[Path | None, typer.Option("--weights", help="inswapper: the inswapper_128.onnx file.")] = None,
     models: Annotated[Path | None, typer.Option("--models", help="inswapper: the buffalo_l directory (detection "
                                                 "and ArcFace).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="subject: a `fx train joint` run directory or its "
+                                               "ONNX export.")] = None,
+    target_subject: Annotated[str | None, typer.Option("--target-subject", help="subject: the row or name (the "
+                                                       "run's subjects.json) of the face to render.")] = None,
+    driver_subject: Annotated[str | None, typer.Option("--driver-subject", help="subject: the row or name the "
+                                                       "driver's expression is read with (default 0).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="torch or onnx (the landmarks engine's graph).")] = "torch",
     device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",
     batch: Annotated[int, typer.Option("--batch", min=1, help="Frames per graph call.")] = 8,
@@ -66,6 +73,7 @@ def swap(
       [cyan]fx swap -s face.jpg -d group.mp4 -o r.mp4 --driving-face all --json[/]
       [cyan]fx swap -s face.jpg -d group.mp4 -o r.mp4 --driving-face her.jpg --source-face 1[/]
       [cyan]fx swap -s face.jpg -d talk.mp4 -o r.mp4 --engine inswapper --weights inswapper_128.onnx --models buffalo_l/[/]
+      [cyan]fx swap -s face.jpg -d talk.mp4 -o r.mp4 --engine subject --model runs/joint --target-subject 3[/]
       [cyan]fx swap eval r.mp4 --source face.jpg --driving talk.mp4 --out eval/[/]
     """
     if ctx.invoked_subcommand is not None:
@@ -86,7 +94,9 @@ def swap(
     options = SwapOptions(backend=backend, device=device, batch=batch, face_backend=resolve_backend_name(face_backend),
                           weights=None if weights is None else str(weights),
                           models=None if models is None else str(models), allow_cpu_fallback=allow_cpu_fallback,
-                          extra={"mouth": mouth, "colour": colour, "smooth": smooth, "forehead": forehead})
+                          extra={"mouth": mouth, "colour": colour, "smooth": smooth, "forehead": forehead,
+                                 "model": None if model is None else str(model), "target_subject": target_subject,
+                                 "driver_subject": driver_subject})
     settings = SwapSettings(engine=engine, driving_face=driving_face, source_face=source_face,
                             side_by_side=side_by_side, max_frames=max_frames, max_pixels=max_pixels, options=options)
     result = run(source, driving, out, settings)

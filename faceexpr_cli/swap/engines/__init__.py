@@ -43,6 +43,7 @@ class SwapEngine:
     face_backend: ClassVar[str | None] = None  # the face backend this engine needs (None: the user's choice)
     notice: ClassVar[str | None] = None  # printed once per run (e.g. a non-commercial licence)
     detect_every: ClassVar[int] = 10
+    uses_source: ClassVar[bool] = True  # False: the identity comes from elsewhere (a run's subject table)
 
     def __init__(self, options: SwapOptions):
         self.options = options

@@ -70,7 +70,7 @@ def paste_mask(fake: np.ndarray, inverse: np.ndarray, shape: tuple[int, ...]) ->
 
     h, w = shape[:2]
     back = cv2.warpAffine(fake, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    white = np.full((SIZE, SIZE), 255, np.uint8)
+    white = np.full(fake.shape[:2], 255, np.uint8)
     mask = cv2.warpAffine(white, inverse, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
     mask = np.where(mask > 20, 255, 0).astype(np.uint8)
     ys, xs = np.nonzero(mask)
