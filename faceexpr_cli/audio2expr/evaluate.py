@@ -65,6 +65,19 @@ def clip_metrics(model, clip, basis_project, max_lag: int) -> tuple[dict[str, An
     return row, {"predicted": mouth_pred, "measured": mouth_true, "envelope": clip.envelope, "fps": clip.fps}
 
 
+def _finite(value: Any) -> Any:
+    """NaN (a constant curve has no correlation) as null, so metrics.json is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 def plot_mouth(path: Path, curves: dict[str, Any], key: str,
                labels: tuple[str, str] = ("measured mouth opening", "predicted from speech")) -> Path:
     import matplotlib
@@ -114,6 +127,7 @@ def evaluate_run(run: str | Path, clips_path: str | Path, out: str | Path, *, ca
                    "lve_unit": "normalised face frame (eye-corner midpoint distance = 1)", "per_clip": rows}
         plot = plot_mouth(out / "mouth.png", first[1], first[0])
         summary["plot"] = str(plot)
-        (out / "metrics.json").write_text(json.dumps(summary, indent=1, default=float))
+        summary = _finite(summary)
+        (out / "metrics.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
     summary["metrics"] = str(out / "metrics.json")
     return summary

@@ -173,11 +173,15 @@ def _write(out: Path, engine, targets: np.ndarray, fps: float, speech: Path) -> 
 
 def speech_command(source: Path, driving: Path, out: Path, audio_model: Path | None, audio: Path | None,
                    emotion: Path | None, alpha: float, ortho: bool, backend: str, face_backend: str, batch: int,
-                   max_frames: int | None, max_pixels: int | None, json_out: bool) -> None:
+                   max_frames: int | None, max_pixels: int | None, json_out: bool, engine: str = "landmarks") -> None:
     """`fx animate` with speech: checks what was asked, runs ``animate_speech``, prints the result line."""
     from faceexpr_cli.console import out as stdout
     from faceexpr_cli.console import print_json
     from faceexpr_cli.face.backend import resolve_backend_name
+
+    if engine != "landmarks":
+        raise UsageError(f"speech animation renders with the landmarks engine, not '{engine}'",
+                         "leave --engine out with --audio-model")
 
     if audio_model is None:
         raise UsageError("speech drives the portrait through a trained audio model", "add --audio-model RUN "

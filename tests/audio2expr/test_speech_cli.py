@@ -71,6 +71,9 @@ def test_not_audio_and_wrong_runs_are_one_line(trained, speech_wav, tmp_path, ca
     assert not out.exists()
     code, _, err = _run(capsys, "animate", "-s", portrait, "-d", speech_wav[0], "-o", out)
     assert code == 2 and "--audio-model" in err
+    code, _, err = _run(capsys, "animate", "-s", portrait, "-d", speech_wav[0], "--audio-model", trained["run"],
+                        "--engine", "fomm", "-o", out)
+    assert code == 2 and "landmarks engine" in err and not out.exists()
     empty = tmp_path / "not-a-run"
     empty.mkdir()
     code, _, err = _run(capsys, "animate", "-s", portrait, "-d", speech_wav[0], "--audio-model", empty, "-o", out)

@@ -168,7 +168,7 @@ def animate(
         from faceexpr_cli.audio2expr.speech import speech_command
 
         speech_command(source, driving, out, audio_model, audio, emotion, alpha, ortho, backend, face_backend,
-                       batch, max_frames, max_pixels, json_out)
+                       batch, max_frames, max_pixels, json_out, engine=engine)
         return
     from faceexpr_cli.animate.pipeline import AnimateOptions
     from faceexpr_cli.animate.pipeline import animate as run

@@ -125,7 +125,8 @@ def audio_eval(
         return
     keys = ("lve", "expression_l2", "mouth_correlation", "sync_correlation", "sync_lag_ms",
             "measured_sync_correlation")
-    print_table([{"metric": k, "value": f"{summary[k]:.4f}"} for k in keys], ["metric", "value"],
+    print_table([{"metric": k, "value": "n/a" if summary[k] is None else f"{summary[k]:.4f}"} for k in keys],
+                ["metric", "value"],
                 title=f"audio2expr eval: {summary['clips']} clip(s) -> {summary['metrics']}")
 
 
