@@ -76,7 +76,8 @@ def convert_state_dict(state: dict) -> dict:
         out = {}
         for k, v in state.items():
             k = _strip_prefixes(k)
-            if k.startswith(("decoder", "encoder_to_decoder", "mask_token", "pos_embed")):
+            if k.startswith(("decoder", "encoder_to_decoder", "mask_token", "pos_embed", "head_appearance",
+                             "head_motion")):
                 continue  # pos_embed: the fixed sinusoid, rebuilt at init
             out[k] = v
         return out
@@ -159,3 +160,14 @@ def load_videomae_weights(model, source: str | Path | dict, *, drop_head_on_mism
                               "check the card: ViT-B is dim 768 depth 12 heads 12, patch 16, tubelet 2")
     model.load_state_dict(state, strict=False)
     return {"layout": layout, "head_loaded": head_loaded, "fresh": [k for k in _HEADS + _POOL if k in own and k not in state]}
+
+
+@BUILDERS.register("videomae-pretrainer")
+def build_videomae_pretrainer(decoder_dim: int = 384, decoder_depth: int = 4, decoder_heads: int = 6, **kwargs: Any):
+    """VideoMAE encoder (no head) + the appearance/motion decoder of ``nn/videomae_mae.py``."""
+    from faceexpr_cli.nn.videomae import VideoMAE
+    from faceexpr_cli.nn.videomae_mae import VideoMAEPretrainer
+
+    kwargs.pop("labels", None)
+    kwargs["num_classes"] = 0
+    return VideoMAEPretrainer(VideoMAE(**kwargs), decoder_dim, decoder_depth, decoder_heads)

@@ -105,7 +105,7 @@ class PretrainOptim(_Strict):
 @SCHEMAS.register("train-videomae")
 class TrainVideoMAERecipe(RecipeBase):
     kind: Literal["train-videomae"]
-    model: ModelSpec = Field(default_factory=lambda: ModelSpec(card="videomae-base"))
+    model: ModelSpec = Field(default_factory=lambda: ModelSpec(card="videomae-pretrain"))
     decoder: DecoderSpec = Field(default_factory=DecoderSpec)
     mask_ratio: float = Field(0.9, gt=0, lt=1)
     motion_weight: float = Field(1.0, ge=0, description="weight of the frame-difference target")
