@@ -98,3 +98,34 @@ def test_unpaired_folders_are_one_line(tmp_path, capsys):
                  str(tmp_path / "b"), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code != 0 and "share no file name" in err and "Traceback" not in err
+
+
+def test_betas_train_an_emotion_model_that_the_speech_path_applies(trained, speaking, speech_wav, tmp_path):
+    """`fx audio2expr betas` (predicted and measured) -> `fx train emotion-adding` -> the speech path with
+    --emotion: alpha 0 is the audio model's own expression, alpha 1 moves it towards the measured takes."""
+    from faceexpr_cli.audio2expr.predict import read_audio
+    from faceexpr_cli.audio2expr.speech import SpeechOptions, expressions
+
+    pred_dir, meas_dir = tmp_path / "predicted", tmp_path / "measured"
+    assert main(["audio2expr", "betas", str(speaking["train"]), "--run", str(trained["run"]), "--out",
+                 str(pred_dir), "--predicted"]) == 0
+    assert main(["audio2expr", "betas", str(speaking["train"]), "--run", str(trained["run"]), "--out",
+                 str(meas_dir)]) == 0
+    names = sorted(p.name for p in pred_dir.glob("*.npz"))
+    assert names == sorted(p.name for p in meas_dir.glob("*.npz")) == ["astronaut_0.npz", "astronaut_1.npz"]
+    with np.load(pred_dir / names[0]) as a, np.load(meas_dir / names[0]) as b:
+        assert a["expression"].shape == b["expression"].shape == (100, DIM)
+        assert not np.allclose(a["expression"], b["expression"])
+    out = tmp_path / "emo"
+    assert main(["train", "emotion-adding", "--source-betas", str(pred_dir), "--target-betas", str(meas_dir),
+                 "--out", str(out), "max_steps=40", "data.frames=20"]) == 0
+    wave = read_audio(speech_wav[0])
+    _, plain = expressions(SpeechOptions(trained["run"]), wave, 50)
+    _, zero = expressions(SpeechOptions(trained["run"], emotion=out, alpha=0.0), wave, 50)
+    _, full = expressions(SpeechOptions(trained["run"], emotion=out, alpha=1.0, ortho=True), wave, 50)
+    np.testing.assert_array_equal(zero.expression, plain.expression)
+    np.testing.assert_allclose(zero.offsets, plain.offsets, atol=1e-6)
+    added = full.expression - plain.expression
+    assert np.abs(added).max() > 1e-4
+    cos = (added * plain.expression).sum(1) / (np.linalg.norm(added, axis=1) * np.linalg.norm(plain.expression, axis=1))
+    assert np.abs(cos).max() < 1e-4
