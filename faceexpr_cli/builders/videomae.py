@@ -41,6 +41,7 @@ def build_videomae(**kwargs: Any):
     from faceexpr_cli.nn.videomae import VideoMAE
 
     kwargs.pop("labels", None)
+    kwargs.pop("sampling", None)
     return VideoMAE(**kwargs)
 
 

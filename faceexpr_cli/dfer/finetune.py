@@ -69,7 +69,7 @@ def param_groups(module, weight_decay: float, layer_decay: float) -> list[dict[s
     for name, p in module.named_parameters():
         if not p.requires_grad:
             continue
-        decay = p.ndim > 1 and not name.endswith(("q_bias", "v_bias"))
+        decay = p.ndim > 1 and not name.endswith(("q_bias", "v_bias", "lg_region_tokens"))
         lid = layer_id(name)
         g = groups.setdefault((lid, decay), {"params": [], "weight_decay": weight_decay if decay else 0.0,
                                              "lr_scale": layer_decay ** (depth + 1 - lid), "layer": lid})
