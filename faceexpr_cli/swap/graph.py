@@ -47,18 +47,21 @@ def _up(x: torch.Tensor) -> torch.Tensor:
 
 def pyramid_blend(fg: torch.Tensor, bg: torch.Tensor, mask: torch.Tensor, levels: int) -> torch.Tensor:
     """Burt-Adelson blending: each band of the Laplacian pyramids mixed by the mask's Gaussian pyramid, so low
-    frequencies (shading) cross the seam smoothly and high ones (skin detail) stay sharp on each side."""
-    out = None
-    f, g, m = fg, bg, mask
+    frequencies (shading) cross the seam smoothly and high ones (skin detail) stay sharp on each side.
+
+    Computed on the difference: the blend is linear in both images and the background's own pyramid collapses
+    back to it exactly, so ``bg + collapse(bands of (fg - bg) x mask)`` is the same result with one pyramid
+    instead of two (half the resampling)."""
+    d, m = fg - bg, mask
     bands = []
     for _ in range(levels):
-        f2, g2, m2 = _down(f), _down(g), _down(m)
-        bands.append((f - _up(f2)) * m + (g - _up(g2)) * (1 - m))
-        f, g, m = f2, g2, m2
-    out = f * m + g * (1 - m)
+        d2 = _down(d)
+        bands.append((d - _up(d2)) * m)
+        d, m = d2, _down(m)
+    out = d * m
     for band in reversed(bands):
         out = _up(out) + band
-    return out
+    return bg + out
 
 
 class SwapBlend(nn.Module):
