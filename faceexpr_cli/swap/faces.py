@@ -83,6 +83,12 @@ class _ChosenFollower(LandmarkFollower):
         super().__init__(backend, detect_every)
         self.detections, self.choose = detections, choose
         self.last_box: np.ndarray | None = None
+        self.mesh: np.ndarray | None = None  # the last face's dense mesh (a backend's 468 points), if any
+
+    def _carry(self, image: np.ndarray):
+        face, similarity = super()._carry(image)
+        self.mesh = face.extra.get("mesh468") if face is not None else None
+        return face, similarity
 
     def _detect(self, image: np.ndarray):
         face = self.choose(self.detections(image), self.last_box)
@@ -95,6 +101,7 @@ class _ChosenFollower(LandmarkFollower):
         self.relation = _relation(face.landmarks68, face.bbox)
         self.template = face_patch(image, _box_from_points(face.landmarks68, self.relation))
         self.last_box = face.bbox.copy()
+        self.mesh = face.extra.get("mesh468")
         return face, face.score
 
 
@@ -174,7 +181,8 @@ class DrivingFaces:
             if points is not None:
                 from faceexpr_cli.face.types import kps5_from_68
 
-                found.append(DrivingFace(slot, points.astype(np.float32), kps5_from_68(points), time))
+                mesh = None if follower.mesh is None else np.asarray(follower.mesh, np.float32)[:, :2]
+                found.append(DrivingFace(slot, points.astype(np.float32), kps5_from_68(points), time, mesh))
         self.frame += 1
         return found
 

@@ -185,3 +185,38 @@ def test_bad_input_is_one_line(hopper_png, sample_video, tmp_path):
     write_image(drv, read_frames(sample_video.path, max_frames=1)[0])
     proc = _fx("swap", "-s", group, "-d", drv, "-o", tmp_path / "g.png")
     assert proc.returncode == 0 and "using the largest" in proc.stderr
+
+
+def test_a_dense_mesh_from_the_backend_is_used_and_warps_like_the_68(hopper_png, sample_video, tmp_path):
+    """A backend that also gives a dense mesh (as MediaPipe's 468 points): here the 68 points plus the midpoints
+    of their Delaunay edges, a refinement of the same geometry, so the dense warp must match the 68-point one."""
+    from faceexpr_cli.face import BACKENDS
+    from faceexpr_cli.media import read_frames, read_image, write_image
+    from faceexpr_cli.swap.mesh import triangulate
+    from faceexpr_cli.swap.pipeline import SwapSettings, swap
+
+    dlib_cls = BACKENDS.get("dlib")
+
+    class DenseMesh(dlib_cls):
+        edges: list = []  # one topology for every face, as a real mesh has
+
+        def _landmarks(self, image, faces):
+            faces = super()._landmarks(image, faces)
+            for f in faces:
+                p = f.landmarks68.astype(np.float64)
+                if not self.edges:
+                    self.edges.extend(sorted({tuple(sorted((t[a], t[b]))) for t in triangulate(p)
+                                              for a, b in ((0, 1), (1, 2), (0, 2))}))
+                f.extra["mesh468"] = np.concatenate([p, [(p[a] + p[b]) / 2 for a, b in self.edges]])
+            return faces
+
+    drv = write_image(tmp_path / "d.png", read_frames(sample_video.path, max_frames=1)[0])
+    dense = swap(hopper_png, drv, tmp_path / "dense.png", SwapSettings(), backend=DenseMesh())
+    plain = swap(hopper_png, drv, tmp_path / "plain.png", SwapSettings())
+    assert dense.details["mesh"] == "dense" and plain.details["mesh"] == "68"
+    assert dense.details["triangles"] > 2 * plain.details["triangles"]
+    a, b = read_image(tmp_path / "dense.png").astype(float), read_image(tmp_path / "plain.png").astype(float)
+    d = read_image(drv).astype(float)
+    changed = np.abs(b - d).mean(2) > 20
+    assert changed.sum() > 1500  # the swap changed the face ...
+    assert np.abs(a - b)[changed].mean() < 4  # ... and the dense mesh gives the same picture

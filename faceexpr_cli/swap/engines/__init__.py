@@ -23,6 +23,7 @@ class DrivingFace:
     points: np.ndarray  # (68, 2) pixels of the frame
     kps5: np.ndarray  # (5, 2)
     time: float = 0.0  # seconds (the frame's presentation time): temporal filters run on it
+    mesh: np.ndarray | None = None  # (N, 2) dense mesh (the face backend's 468 points) where it gives one
 
 
 @dataclass

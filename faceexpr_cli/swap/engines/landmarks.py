@@ -81,18 +81,35 @@ class LandmarksSwap(SwapEngine):
         self._onnx = parts[self.card.onnx.parts[0].name]
 
     def set_source(self, image: np.ndarray, face, what: str) -> None:
+        """The source's crop, skin statistics and meshes: the 68 points (+ forehead) always, and the backend's
+        dense mesh (+ the same forehead points) when it gives one; a driving face uses the densest both have."""
         import torch
 
         points = with_forehead(face.landmarks68, self.forehead)
-        r = face_region(points, image.shape, margin=0.1)
+        mesh = face.extra.get("mesh468") if getattr(face, "extra", None) else None
+        dense = None if mesh is None else np.concatenate([np.asarray(mesh, np.float64)[:, :2], points[68:]])
+        every = points if dense is None else np.concatenate([points, dense])
+        r = face_region(every, image.shape, margin=0.1)
         crop = np.ascontiguousarray(image[r.y0:r.y1, r.x0:r.x1])
         local = points - [r.x0, r.y0]
-        self.triangles = triangulate(local)
-        self.source_norm = to_normalized(local, r.height, r.width)
+        self.geometry = {"68": (triangulate(local), to_normalized(local, r.height, r.width))}
+        if dense is not None:
+            dl = dense - [r.x0, r.y0]
+            self.geometry["mesh"] = (triangulate(dl), to_normalized(dl, r.height, r.width))
+        self.triangles = self.geometry["mesh" if dense is not None else "68"][0]
         mean, std = masked_stats(crop, hull_mask(local, r.height, r.width, erode=0.12, mouth="source"))
         self.source_mean, self.source_std = mean, std
         self.source = torch.from_numpy(crop.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
         self.size = float(max(points.max(0) - points.min(0)))
+
+    def _warp_points(self, face: DrivingFace, points: np.ndarray) -> tuple[str, np.ndarray]:
+        """Which mesh and its points for one driving face: the dense one (moved as the smoothed outline moved)
+        when the source and this face both have it, else the 68 (+ forehead)."""
+        if "mesh" in self.geometry and face.mesh is not None and len(face.mesh) + len(points) - 68 == len(
+                self.geometry["mesh"][1]):
+            shift = (points[:27] - face.points[:27]).mean(0)
+            return "mesh", np.concatenate([np.asarray(face.mesh, np.float64) + shift, points[68:]])
+        return "68", points
 
     def _smoothed(self, face: DrivingFace) -> tuple[np.ndarray, _Slot]:
         slot = self.slots.get(face.slot)
@@ -122,11 +139,12 @@ class LandmarksSwap(SwapEngine):
         for i, frame_faces in enumerate(faces):
             for face in frame_faces:
                 points, slot = self._smoothed(face)
-                r = face_region(points, frames[i].shape)
+                kind, warp = self._warp_points(face, points)
+                r = face_region(np.concatenate([points, warp]), frames[i].shape)
                 local = points - [r.x0, r.y0]
                 crop = frames[i][r.y0:r.y1, r.x0:r.x1]
                 mask = hull_mask(local, r.height, r.width, mouth=self.mouth)
-                items.append((i, r, local, mask, self._colour(crop, mask, slot)))
+                items.append((i, r, (kind, warp - [r.x0, r.y0]), mask, self._colour(crop, mask, slot)))
         if not items:
             return out
         hh = padded(max(it[1].height for it in items), 2 ** self.levels)
@@ -135,14 +153,15 @@ class LandmarksSwap(SwapEngine):
         crops = np.zeros((n, hh, ww, 3), np.uint8)
         tri = np.zeros((n, 1, hh, ww), np.float32)
         masks = np.zeros((n, 1, hh, ww), np.float32)
-        affines = np.zeros((n, len(self.triangles) + 1, 6), np.float32)
+        affines = np.zeros((n, max(len(self.geometry[it[2][0]][0]) for it in items) + 1, 6), np.float32)
         colours = np.zeros((n, 6), np.float32)
-        for j, (i, r, local, mask, colour) in enumerate(items):
+        for j, (i, r, (kind, local), mask, colour) in enumerate(items):
+            triangles, source_norm = self.geometry[kind]
             crops[j] = np.pad(frames[i][r.y0:r.y1, r.x0:r.x1], ((0, hh - r.height), (0, ww - r.width), (0, 0)),
                               mode="edge")
-            tri[j, 0] = rasterize(self.triangles, local, hh, ww)
+            tri[j, 0] = rasterize(triangles, local, hh, ww)
             masks[j, 0, :r.height, :r.width] = mask
-            affines[j] = triangle_affines(self.triangles, to_normalized(local, hh, ww), self.source_norm)
+            affines[j, :len(triangles) + 1] = triangle_affines(triangles, to_normalized(local, hh, ww), source_norm)
             colours[j] = colour
         swapped = self._run(crops, tri, affines, colours, masks)
         for j, (i, r, _, _, _) in enumerate(items):
@@ -169,7 +188,9 @@ class LandmarksSwap(SwapEngine):
 
     def describe(self) -> dict[str, Any]:
         info = {**super().describe(), "card": self.card.name, "triangles": int(len(self.triangles))
-                if hasattr(self, "triangles") else None, "colour": self.colour_strength, "smooth": self.smooth}
+                if hasattr(self, "triangles") else None, "mesh": "dense" if "mesh" in getattr(self, "geometry", {})
+                else "68", "colour": self.colour_strength, "smooth": self.smooth, "mouth": self.mouth,
+                "forehead": self.forehead}
         if self._onnx is not None:
             info.update(onnx_graphs=str(self.onnx_dir), providers=self._onnx.providers)
         return info
