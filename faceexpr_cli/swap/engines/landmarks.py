@@ -167,7 +167,7 @@ class LandmarksSwap(SwapEngine):
         for j, (i, r, _, _, _) in enumerate(items):
             region = out[i][r.y0:r.y1, r.x0:r.x1].astype(np.float32)
             new = swapped[j, :r.height, :r.width]
-            w = _edge_window(r.height, r.width)
+            w = _edge_window(r, out[i].shape)
             out[i][r.y0:r.y1, r.x0:r.x1] = np.clip(region + (new - region) * w + 0.5, 0, 255).astype(np.uint8)
         return out
 
@@ -196,8 +196,14 @@ class LandmarksSwap(SwapEngine):
         return info
 
 
-def _edge_window(h: int, w: int, ramp: int = 6) -> np.ndarray:
-    """1 inside the crop, falling to 0 over its outer ``ramp`` pixels: the pasted crop has no hard edge."""
-    y = np.minimum(np.arange(h), np.arange(h)[::-1]).astype(np.float32)
-    x = np.minimum(np.arange(w), np.arange(w)[::-1]).astype(np.float32)
+def _edge_window(r, shape: tuple[int, ...], ramp: int = 6) -> np.ndarray:
+    """1 inside the crop, falling to 0 over its outer ``ramp`` pixels where it meets the rest of the frame (not
+    along the frame's own edge, where a face cut by the border is still swapped to the border)."""
+    fh, fw = shape[:2]
+    big = float(max(fh, fw))
+    top = np.arange(r.height, dtype=np.float32) if r.y0 > 0 else np.full(r.height, big, np.float32)
+    bottom = np.arange(r.height, dtype=np.float32)[::-1] if r.y1 < fh else np.full(r.height, big, np.float32)
+    left = np.arange(r.width, dtype=np.float32) if r.x0 > 0 else np.full(r.width, big, np.float32)
+    right = np.arange(r.width, dtype=np.float32)[::-1] if r.x1 < fw else np.full(r.width, big, np.float32)
+    y, x = np.minimum(top, bottom), np.minimum(left, right)
     return np.clip(np.minimum(y[:, None], x[None, :]) / ramp, 0, 1)[..., None]
