@@ -1,15 +1,15 @@
 """Benchmark `fx crop` over executors: items/s on 8 sample videos, local with 1 and 2 worker processes and Ray
 with 1 and 2 CPUs, side by side, plus Ray's overhead per item.
 
-    .venv/bin/python benchmarks/scale.py [--videos 8] [--seconds 4] [--repeats 2] [--shard-size 1]
+    .venv/bin/python benchmarks/scale.py [--videos 8] [--seconds 4] [--repeats 2] [--shard-size 1] [--threads 1]
 
-Every run crops the same videos into a fresh folder (no resume) with the dlib backend, every process with one
-math thread (``--threads``; Ray gives a 1-CPU task ``OMP_NUM_THREADS=1``, so the local runs get the same). Ray is
-measured warm: a
-local cluster is started with N CPUs and one unmeasured run starts its worker processes (each imports fx and
-loads the face models once, as a long run does); the cold figure (cluster start and first run) is printed apart.
-Ray's overhead per item is measured twice: as (Ray 1 CPU - local 1 worker) wall time per video, and on a job
-whose items do nothing (scheduling, checkpoints and result transfer alone). On a shared machine figures move
+Every run crops the same videos into a fresh folder (no resume) with the dlib backend, in rounds over the four
+configurations (the best of ``--repeats`` rounds is shown, every run listed), every process with one math thread
+(``--threads``; Ray gives a 1-CPU task ``OMP_NUM_THREADS=1``, so the local runs get the same). Ray is measured
+warm: a local cluster is started with N CPUs and one unmeasured run starts its worker processes (each imports fx
+and loads the face models once, as a long run does); the cold figure (cluster start and first run) is printed
+apart. Ray's overhead per item is measured twice: as (Ray 1 CPU - local 1 worker) wall time per video, and on a
+job whose items do nothing (scheduling, checkpoints and result transfer alone). On a shared machine figures move
 with the load: read the ratios.
 """
 
@@ -45,10 +45,6 @@ def crop_once(videos: Path, out: Path, **kw) -> float:
     took = time.perf_counter() - t
     assert res.stats["failed"] == 0 and res.stats["clips"] == res.stats["inputs"], res.stats
     return took
-
-
-def best_of(fn, repeats: int) -> float:
-    return min(fn() for _ in range(repeats))
 
 
 @dataclass
@@ -100,26 +96,29 @@ def main() -> None:
     videos = make_videos(args.videos, args.seconds, work / "videos")
     n = args.videos
     get_backend("dlib").prepare()  # the local path loads its models once per process too
-    results: dict[str, float] = {}
-    for workers in (1, 2):
-        crop_once(videos, work / "warm")  # decoders and models warm in this process
-        results[f"local, {workers} worker{'s' if workers > 1 else ''}"] = best_of(
-            lambda w=workers: crop_once(videos, work / "out", workers=w), args.repeats)
-    cold: dict[int, float] = {}
-    noop: dict[int, float] = {}
-    for cpus in (1, 2):
-        t = time.perf_counter()
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
-        spec = ExecutorSpec("ray", shard_size=args.shard_size)
-        crop_once(videos, work / "warm", executor=spec)
-        cold[cpus] = time.perf_counter() - t
-        results[f"ray, {cpus} CPU{'s' if cpus > 1 else ''}"] = best_of(
-            lambda s=spec: crop_once(videos, work / "out", executor=s), args.repeats)
-        t = time.perf_counter()
-        run_items(ExecutorSpec("ray", shard_size=1), NoOp(str(work / "noop")), list(range(args.noop_items)),
-                  lambda *_: None)
-        noop[cpus] = (time.perf_counter() - t) / args.noop_items
-        ray.shutdown()
+    crop_once(videos, work / "warm")  # decoders and models warm in this process
+    runs: dict[str, list[float]] = {"local, 1 worker": [], "local, 2 workers": [], "ray, 1 CPU": [],
+                                    "ray, 2 CPUs": []}
+    cold: dict[int, list[float]] = {1: [], 2: []}
+    noop: dict[int, list[float]] = {1: [], 2: []}
+    # rounds over every configuration, so that a change in the machine's load hits all of them alike
+    for _ in range(args.repeats):
+        for workers in (1, 2):
+            runs[f"local, {workers} worker{'s' if workers > 1 else ''}"].append(
+                crop_once(videos, work / "out", workers=workers))
+        for cpus in (1, 2):
+            t = time.perf_counter()
+            ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+            spec = ExecutorSpec("ray", shard_size=args.shard_size)
+            crop_once(videos, work / "warm", executor=spec)  # starts the worker processes, loads their models
+            cold[cpus].append(time.perf_counter() - t)
+            runs[f"ray, {cpus} CPU{'s' if cpus > 1 else ''}"].append(crop_once(videos, work / "out", executor=spec))
+            t = time.perf_counter()
+            run_items(ExecutorSpec("ray", shard_size=1), NoOp(str(work / "noop")), list(range(args.noop_items)),
+                      lambda *_: None)
+            noop[cpus].append((time.perf_counter() - t) / args.noop_items)
+            ray.shutdown()
+    results = {name: min(walls) for name, walls in runs.items()}
 
     print(f"fx crop, {n} videos of {args.seconds:g} s at 320x256 (dlib, size 256), best of {args.repeats}; "
           f"Ray shard size {args.shard_size}, warm workers; {args.threads or 'default'} math thread(s) a process")
@@ -132,8 +131,9 @@ def main() -> None:
     print(f"ray 2 CPUs vs local 2 workers: {100 * (r2 / l2 - 1):+.1f}% wall time (target within 15%)")
     print(f"ray overhead per video (ray 1 CPU - local 1 worker): {1000 * (r1 - base) / n:+.0f} ms")
     for cpus in (1, 2):
-        print(f"ray, {cpus} CPU(s): cold start + first run {cold[cpus]:.1f} s; no-op item "
-              f"{1000 * noop[cpus]:.1f} ms each ({args.noop_items} items, 1 per task)")
+        print(f"ray, {cpus} CPU(s): cold start + first run {min(cold[cpus]):.1f} s; no-op item "
+              f"{1000 * min(noop[cpus]):.1f} ms each ({args.noop_items} items, 1 per task)")
+    print("all runs (s): " + "; ".join(f"{k}: {', '.join(f'{w:.2f}' for w in v)}" for k, v in runs.items()))
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -126,14 +126,17 @@ class RayExecutor:
 
     def _run(self, ray, job, items, keys, checkpoints, on_result, summary, label) -> None:
         res = job.resources
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1) // max(res.num_cpus, 1e-3)))
+        have = ray.cluster_resources()
+        if res.num_gpus and have.get("GPU", 0) < res.num_gpus:  # the tasks would wait for ever
+            raise UsageError("the Ray cluster has no GPU for --device cuda", "use --device cpu, or add GPU nodes")
+        cpus = max(1, int(have.get("CPU", 1) // max(res.num_cpus, 1e-3)))
         size = self.spec.shard_size or auto_shard_size(len(items), cpus)
         shards = plan_shards(len(items), size)
         summary.shards = len(shards)
         options: dict[str, Any] = {"num_cpus": res.num_cpus, "max_retries": res.max_retries, "retry_exceptions": False}
         if res.num_gpus:
             options["num_gpus"] = res.num_gpus
-        if res.memory_mb:
+        if res.memory_mb and res.memory_mb * 1024 * 1024 <= have.get("memory", 0):  # a hint, never a deadlock
             options["memory"] = res.memory_mb * 1024 * 1024
         remote = ray.remote(run_shard).options(**options)
         job_ref = ray.put(job)

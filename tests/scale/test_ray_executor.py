@@ -317,3 +317,11 @@ def test_download_on_ray_to_an_s3_bucket_equals_local(ray_address, moto_s3, tmp_
     again = download_manifest(manifest, "s3://dst/raw", options(tmp_path / "staging"), progress=False,
                               executor=ExecutorSpec("ray"))
     assert [r["status"] for r in again.records] == ["skipped"] * 6 + ["failed"]
+
+
+def test_a_gpu_job_on_a_cluster_without_gpus_is_one_line_not_a_hang(ray_address, tmp_path):
+    from faceexpr_cli.errors import UsageError
+
+    job = AlwaysDying(str(tmp_path), resources=Resources(num_gpus=1))
+    with pytest.raises(UsageError, match="no GPU for --device cuda"):
+        run_items(ExecutorSpec("ray"), job, [0, 1], lambda *_: None)
