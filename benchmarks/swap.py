@@ -1,9 +1,9 @@
 """fx swap speed: ms/frame end to end (decode, detect/follow, swap, blend, encode) at 640x360 on one core.
 
-    .venv/bin/python benchmarks/swap.py [--seconds 4] [--repeats 2] [--cuda]
+    .venv/bin/python benchmarks/swap.py [--seconds 4] [--repeats 2] [--core 0] [--cuda]
 
-Rows: the landmarks engine with its graph in PyTorch and in ONNX Runtime (one thread each: torch.set_num_threads(1),
-ORT intra-op 1), and the baseline beside them: the same decode + face following + encode with no swap (what the
+The process is pinned to one core (``--core``). Rows: the landmarks engine with its graph in PyTorch and in ONNX
+Runtime (one thread each: torch.set_num_threads(1), ORT intra-op 1), and the baseline beside them: the same decode + face following + encode with no swap (what the
 swap itself adds is the difference). ``ms_per_frame`` is wall time (a shared machine's load shows in it);
 ``cpu_ms_per_frame`` is this process's CPU time over all its threads (the encoder's too), what one core would
 spend. With --cuda and a GPU, the same rows on CUDA. Target: landmarks >= 25
@@ -56,8 +56,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--cuda", action="store_true")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--core", type=int, default=0, help="pin the process to this CPU core (-1: do not pin)")
     args = ap.parse_args()
+    args.core = None if args.core < 0 else args.core
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.core is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.core})  # one core for everything, the encoder's threads included
     import torch
 
     torch.set_num_threads(1)
