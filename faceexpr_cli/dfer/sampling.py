@@ -26,7 +26,7 @@ def train_start(length: int, frames: int, stride: int, rng: np.random.Generator)
     return int(rng.integers(0, spare + 1)) if spare > 0 else 0
 
 
-def test_starts(length: int, frames: int, stride: int, views: int) -> list[int]:
+def view_starts(length: int, frames: int, stride: int, views: int) -> list[int]:
     spare = max(length - ((frames - 1) * stride + 1), 0)
     if views == 1:
         return [spare // 2]
@@ -82,7 +82,7 @@ class Sampling:
 
     def test_views(self, frames: np.ndarray) -> list[np.ndarray]:
         views = []
-        for s in test_starts(len(frames), self.frames, self.stride, self.temporal_views):
+        for s in view_starts(len(frames), self.frames, self.stride, self.temporal_views):
             views += square_crops(frames[window(len(frames), self.frames, self.stride, s)], self.size,
                                   self.spatial_views)
         return views
