@@ -22,7 +22,7 @@ from faceexpr_cli.audio2expr.mel import MelSpec, frame_windows, log_mel
 from faceexpr_cli.console import log
 from faceexpr_cli.errors import DataError
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ClipTargets:
     found: np.ndarray  # (T,) bool
     neutral: np.ndarray  # (68, 2)
     blink: np.ndarray  # (T,)
-    envelope: np.ndarray  # (T,) RMS of the audio over each frame's span
+    envelope: np.ndarray  # (T,) RMS of the audio over the frame period centred on each frame
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -61,8 +61,8 @@ def targets_from(frames: np.ndarray, wave: np.ndarray, fps: float, key: str, bac
 
 
 def envelope(wave: np.ndarray, frames: int, fps: float, rate: int) -> np.ndarray:
-    """(frames,) RMS of ``wave`` over each video frame's span (zeros past the end)."""
-    edges = np.round(np.arange(frames + 1) / fps * rate).astype(np.int64)
+    """(frames,) RMS of ``wave`` over the frame period centred on each video frame's time (zeros past the end)."""
+    edges = np.clip(np.round((np.arange(frames + 1) - 0.5) / fps * rate), 0, None).astype(np.int64)
     sq = np.concatenate([[0.0], np.cumsum(np.asarray(wave, np.float64) ** 2)])
     lo, hi = np.minimum(edges[:-1], len(wave)), np.minimum(edges[1:], len(wave))
     return np.sqrt((sq[hi] - sq[lo]) / np.maximum(hi - lo, 1)).astype(np.float32)
