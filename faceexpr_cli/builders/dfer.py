@@ -16,3 +16,12 @@ def build_lgi_former(**kwargs: Any):
     kwargs.pop("labels", None)
     kwargs.pop("sampling", None)
     return LGIFormer(**kwargs)
+
+
+@BUILDERS.register("dfer-tokens")
+def build_dfer_tokens(**kwargs: Any):
+    from faceexpr_cli.nn.dfer_tokens import TemporalTokens
+
+    for k in ("labels", "sampling", "image_size"):
+        kwargs.pop(k, None)
+    return TemporalTokens(**kwargs)
