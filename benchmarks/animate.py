@@ -1,7 +1,7 @@
 """Benchmark `fx animate`: ms per frame at 256x256, torch eager vs ONNX Runtime (CPU), side by side.
 
     .venv/bin/python benchmarks/animate.py [--repeats 5] [--batch 1 4] [--threads 0] [--no-e2e]
-        [--engines fomm landmarks liveportrait]
+        [--engines fomm landmarks liveportrait] [--warmup 2] [--cache DIR]
 
 Rows:
 - fomm vox-256 (random init, the published model size): key points of one driving frame + one generator call;
@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+WARMUP = [2]  # runs before timing (--warmup)
+
 
 def _median_ms(fn, repeats: int) -> float:
-    for _ in range(2):
+    for _ in range(WARMUP[0]):
         fn()
     times = []
     for _ in range(repeats):
@@ -212,6 +214,7 @@ def _liveportrait_rows(model, parts: dict, repeats: int) -> list[dict]:
         with torch.no_grad():
             rows.append({"model": f"liveportrait {name}", "torch": _median_ms(t_fn, repeats),
                          "onnx": _median_ms(o_fn, repeats)})
+        _print_row(rows[-1])
 
     def torch_frame():
         with torch.no_grad():
@@ -230,7 +233,14 @@ def _liveportrait_rows(model, parts: dict, repeats: int) -> list[dict]:
 
     rows.append({"model": "liveportrait frame end to end (M+S+W+G)", "torch": _median_ms(torch_frame, repeats),
                  "onnx": _median_ms(onnx_frame, repeats)})
+    _print_row(rows[-1])
     return rows
+
+
+def _print_row(r: dict) -> None:
+    extra = f"  {r['fps']:.0f} frames/s" if "fps" in r else ""
+    print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x{extra}",
+          flush=True)
 
 
 def _liveportrait_gpu(model, repeats: int) -> list[dict]:
@@ -279,6 +289,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0,
                     help="ORT intra-op threads (0: the cores this process may use, as torch does)")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed runs before each measurement")
+    ap.add_argument("--cache", type=Path, default=None, help="keep the ONNX exports here between runs")
     ap.add_argument("--engines", nargs="+", default=["fomm", "landmarks", "liveportrait"],
                     choices=["fomm", "landmarks", "liveportrait"])
     args = ap.parse_args()
@@ -287,9 +299,14 @@ def main() -> None:
     args.threads = args.threads or default_threads()  # ORT's own default ignores the CPU affinity mask
     print(f"torch {torch.__version__}, {torch.get_num_threads()} torch threads, {args.threads} ORT threads, CPU only; "
           "shared machine: figures move with the load")
+    WARMUP[0] = max(0, args.warmup)
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.cache is not None:
+            (args.cache / "onnx-cache").parent.mkdir(parents=True, exist_ok=True)
+            (tmp / "onnx-cache").symlink_to(args.cache.resolve() / "onnx-cache", target_is_directory=True)
+            (args.cache / "onnx-cache").mkdir(exist_ok=True)
         if "fomm" in args.engines:
             rows.extend(bench_fomm(args.batch, args.repeats, tmp, args.threads))
         if "landmarks" in args.engines:
@@ -298,8 +315,7 @@ def main() -> None:
             rows.extend(bench_liveportrait(args.repeats, tmp, args.threads))
         print(f"\n{'ms per frame (call) at 256x256':<46} {'torch eager':>12} {'ORT CPU':>10} {'speed-up':>9}")
         for r in rows:
-            extra = f"  {r['fps']:.0f} frames/s" if "fps" in r else ""
-            print(f"{r['model']:<46} {r['torch']:>12.1f} {r['onnx']:>10.1f} {r['torch'] / r['onnx']:>8.2f}x{extra}")
+            _print_row(r)
         if not args.no_e2e:
             e = bench_end_to_end(tmp)
             print(f"\nend to end (landmarks engine, torch, decode + landmarks + render + encode): {e['frames']} frames "
