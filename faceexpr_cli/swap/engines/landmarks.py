@@ -63,6 +63,12 @@ class LandmarksSwap(SwapEngine):
             raise UnknownNameError("--mouth", self.mouth, MOUTH_MODES)
         self.card = load_card("swap-landmarks")
         self.graph = build_model(self.card, tiny=options.tiny).eval()
+        self.device = "cpu"
+        if options.backend == "torch":
+            from faceexpr_cli.devices import check_device
+
+            self.device = check_device(options.device, "--device", "torch")  # a missing GPU: one line, at once
+            self.graph = self.graph.to(self.device)
         self.levels = self.graph.levels
         self.slots: dict[int, _Slot] = {}
         self._onnx = None
@@ -181,9 +187,8 @@ class LandmarksSwap(SwapEngine):
             result = self._onnx.run({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in feed.items()})[OUTPUT]
         else:
             with torch.no_grad():
-                result = self.graph(source, torch.from_numpy(frame), torch.from_numpy(tri),
-                                    torch.from_numpy(affines), torch.from_numpy(colours),
-                                    torch.from_numpy(masks)).numpy()
+                args = [torch.from_numpy(a) for a in (frame, tri, affines, colours, masks)]
+                result = self.graph(source.to(self.device), *(a.to(self.device) for a in args)).cpu().numpy()
         return np.asarray(result).transpose(0, 2, 3, 1) * 255.0
 
     def describe(self) -> dict[str, Any]:
