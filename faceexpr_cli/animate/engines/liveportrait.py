@@ -88,7 +88,7 @@ class LivePortraitEngine(Engine):
         # --crop auto: 512 px crops fed at the card's size; --crop none: the image as it is, or --size
         self.size = int(given) if given else (None if self.crop_mode == "none" else self.crop_size)
         self.input_size = int(given) if given else (None if self.crop_mode == "none" else
-                                                   int(self.card.preset.get("size", 256)))
+                                                   int(self.card.arguments(tiny=options.tiny).get("size", 256)))
         self.device = torch.device(options.device if options.backend == "torch" else "cpu")
         self.model.to(self.device)
         self._onnx: dict[str, Any] | None = None
