@@ -220,3 +220,33 @@ def test_a_dense_mesh_from_the_backend_is_used_and_warps_like_the_68(hopper_png,
     changed = np.abs(b - d).mean(2) > 20
     assert changed.sum() > 1500  # the swap changed the face ...
     assert np.abs(a - b)[changed].mean() < 4  # ... and the dense mesh gives the same picture
+
+
+def test_onnx_backend_matches_torch(hopper_png, sample_video, tmp_path):
+    """--backend onnx: the graph exported through fx's exporter (parity-checked) gives the torch picture."""
+    from faceexpr_cli.media import read_frames, read_image, write_image
+    from faceexpr_cli.swap.engines import SwapOptions
+    from faceexpr_cli.swap.pipeline import SwapSettings, swap
+
+    drv = write_image(tmp_path / "d.png", read_frames(sample_video.path, max_frames=1)[0])
+    t = swap(hopper_png, drv, tmp_path / "t.png", SwapSettings(options=SwapOptions(backend="torch")))
+    o = swap(hopper_png, drv, tmp_path / "o.png", SwapSettings(options=SwapOptions(backend="onnx", extra={
+        "threads": 1})))
+    assert o.details["providers"][0] == "CPUExecutionProvider" and t.details["backend"] == "torch"
+    a, b = read_image(tmp_path / "t.png").astype(float), read_image(tmp_path / "o.png").astype(float)
+    assert np.abs(a - read_image(drv).astype(float)).mean() > 1  # it swapped
+    assert np.abs(a - b).max() <= 2
+
+
+def test_eval_refuses_what_it_cannot_compare(hopper_png, sample_video, tmp_path):
+    from faceexpr_cli.media import VideoWriter, read_frames
+
+    wide = tmp_path / "wide.mp4"  # a --side-by-side result: not the driver's size
+    with VideoWriter(wide, 25.0) as w:
+        for f in read_frames(sample_video.path, max_frames=2):
+            w.write(np.concatenate([f, f], axis=1))
+    assert main(["swap", "eval", str(wide), "-s", str(hopper_png), "-d", str(sample_video.path), "-o",
+                 str(tmp_path / "e")]) == 2
+    assert main(["swap", "eval", str(tmp_path / "missing.mp4"), "-s", str(hopper_png), "-d",
+                 str(sample_video.path), "-o", str(tmp_path / "e")]) == 2
+    assert not (tmp_path / "e" / "metrics.json").exists()
