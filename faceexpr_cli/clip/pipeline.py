@@ -111,20 +111,27 @@ def _run_locked(inputs: list[ClipInput], out: Path, settings: ClipSettings, over
     started = time.time()
     writer = DatasetWriter(out, max_count=settings.shard_count, max_bytes=settings.shard_bytes,
                            settings=settings.to_json(), overwrite=overwrite)
-    todo = [item for item in inputs if item.source not in writer.done_inputs]
-    skipped = len(inputs) - len(todo)
+    skipped = 0
     summary = None
     try:
-        if spec.distributed and todo:
+        if spec.distributed:
             from faceexpr_cli.clip.job import clip_on
 
-            summary = clip_on(spec, todo, settings, writer, out)
+            todo, seen = [], set(writer.done_inputs)
+            for item in inputs:  # each source once (its first row), in input order
+                if item.source not in seen:
+                    seen.add(item.source)
+                    todo.append(item)
+            skipped = len(inputs) - len(todo)
+            summary = clip_on(spec, todo, settings, writer, out) if todo else None
         else:
             with progress() as bar:
                 task = bar.add_task("clipping", total=len(inputs))
-                bar.advance(task, skipped)
-                for item in todo:
-                    process_input(item, settings, writer)
+                for item in inputs:
+                    if item.source in writer.done_inputs:
+                        skipped += 1
+                    else:
+                        process_input(item, settings, writer)
                     bar.advance(task)
     except KeyboardInterrupt:
         writer.close_shard()  # keep what is finished; a re-run resumes

@@ -144,6 +144,10 @@ def _run_on(spec: ExecutorSpec, destination: Destination, options: DownloadOptio
 
     here = str(destination.local.resolve())  # workers need no shared working directory
     job = DownloadJob(destination.url if destination.remote else here, options, here)
+    once: dict[str, Item] = {}
+    for it in todo:  # a row listed twice is fetched once (its first row), in manifest order
+        once.setdefault(it.key, it)
+    todo = list(once.values())
     try:
         summary = run_items(spec, job, todo, lambda _it, rec: _keep(rec, records, status), label="download")
     except KeyboardInterrupt:
