@@ -58,6 +58,30 @@ def decode_video(path: Path) -> np.ndarray:
     return clip.frames
 
 
+SHARD_SEP = "#"  # "<shard.tar>#<key>": one clip of an ``fx clip`` dataset (WebDataset shards)
+
+
+def shard_clips(root: Path) -> list[Path]:
+    """Every sample of an ``fx clip`` dataset folder as a ``<shard>#<key>`` path (empty when it has no shards)."""
+    from faceexpr_cli.dataset.sources import iter_shard
+
+    out = []
+    for shard in sorted(root.glob("clips-*.tar")):
+        out += [Path(f"{shard}{SHARD_SEP}{raw.key}") for raw in iter_shard(shard)]
+    return out
+
+
+def decode_shard_member(path: Path) -> np.ndarray:
+    from faceexpr_cli.dataset.sources import iter_shard
+    from faceexpr_cli.media.clip_decode import decode_clip
+
+    shard, key = str(path).rsplit(SHARD_SEP, 1)
+    for raw in iter_shard(Path(shard)):
+        if raw.key == key:
+            return decode_clip(raw.video, audio=False, name=f"{shard}:{key}").frames
+    raise DataError(f"{shard}: no sample '{key}'")
+
+
 class ClipReader:
     """Frames of a clip at ``short_side``, with a small in-memory cache (decoded clips are reused every epoch)."""
 
@@ -68,7 +92,10 @@ class ClipReader:
         self._lock = Lock()
 
     def _load(self, path: Path) -> np.ndarray:
-        frames = read_images(frame_files(path)) if path.is_dir() else decode_video(path)
+        if SHARD_SEP in path.name and not path.exists():
+            frames = decode_shard_member(path)
+        else:
+            frames = read_images(frame_files(path)) if path.is_dir() else decode_video(path)
         return resize_short(frames, self.short_side)
 
     def frames(self, path: Path) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from faceexpr_cli.config.recipes import dump_recipe
 from faceexpr_cli.console import log
 from faceexpr_cli.dfer.annotations import VIDEO_SUFFIXES, Annotations, Entry, read_annotations
-from faceexpr_cli.dfer.clips import ClipReader
+from faceexpr_cli.dfer.clips import ClipReader, shard_clips
 from faceexpr_cli.dfer.finetune import NO_SUBJECTS, Batches, FinetuneResult, cosine_lr
 from faceexpr_cli.dfer.sampling import Sampling
 from faceexpr_cli.errors import CheckpointError, ConfigError, DataError, UsageError
@@ -35,15 +35,18 @@ ROLE = "pretrainer"
 
 
 def unlabelled_clips(path: str | Path) -> Annotations:
-    """A folder (every video under it; a folder of frame images counts as one clip) or an annotation file."""
+    """An ``fx clip`` dataset folder (its shards), a folder of videos (e.g. ``fx crop`` output), or an annotation
+    file."""
     path = Path(path)
     if path.is_file():
         return read_annotations(path, [str(i) for i in range(100_000)])  # MAE-DFER pretraining labels are dummies
     if not path.is_dir():
         raise ConfigError(f"data.path {path} does not exist", "a folder of face clips or an annotation file")
-    clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    clips = shard_clips(path)  # an `fx clip` dataset: its shards' samples
+    if not clips:  # else every video under it (an `fx crop` folder, a folder of mp4s)
+        clips = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
-        raise DataError(f"{path}: no videos ({', '.join(VIDEO_SUFFIXES)}) inside")
+        raise DataError(f"{path}: no videos ({', '.join(VIDEO_SUFFIXES)}) and no fx clip shards inside")
     return Annotations(path, "folder", [Entry(p, 0, i + 1) for i, p in enumerate(clips)])
 
 

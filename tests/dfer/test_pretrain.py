@@ -70,3 +70,23 @@ def test_pretraining_lowers_its_loss_and_seeds_fine_tuning(clips, tmp_path):
     assert torch.equal(got["blocks.0.attn.qkv.weight"], pre["encoder.blocks.0.attn.qkv.weight"])
     assert torch.equal(got["patch_embed.proj.weight"], pre["encoder.patch_embed.proj.weight"])
     assert got["head.weight"].shape == (4, 64)
+
+
+def test_an_fx_clip_dataset_of_shards_is_valid_pretraining_input(clips, tmp_path):
+    import numpy as np
+
+    from faceexpr_cli.dataset import DatasetWriter
+    from faceexpr_cli.dfer.clips import ClipReader
+    from faceexpr_cli.dfer.pretrain import unlabelled_clips
+    from faceexpr_cli.media.reader import read_frames
+
+    mp4s = sorted((clips.root / "clips").glob("*.mp4"))[:3]
+    root = tmp_path / "dataset"
+    with DatasetWriter(root, max_count=2) as w:  # two shards
+        for i, p in enumerate(mp4s):
+            w.add_sample(f"clip_{i}", p.read_bytes(), {"source": p.name}, {"source": str(p), "frames": 24})
+    ann = unlabelled_clips(root)
+    assert [e.path.name.split("#")[1] for e in ann.entries] == ["clip_0", "clip_1", "clip_2"]
+    got = ClipReader(64).frames(ann.entries[2].path)
+    want = read_frames(mp4s[2])  # the same mp4 decoded straight from its file
+    assert got.shape == want.shape and np.array_equal(got, want)
