@@ -84,3 +84,32 @@ def test_resource_hints_per_command():
     on_cpu = ExtractJob("/o", ExtractOptions(), "s", device="cpu").resources
     assert (on_gpu.num_gpus, on_cpu.num_gpus) == (1, 0) and on_gpu.memory_mb == 2048
     assert DownloadJob("/o", DownloadOptions(), "/o").resources.num_cpus < 1  # transfers wait on the network
+
+
+def test_the_local_executor_runs_any_job_in_order_in_this_process(tmp_path):
+    import os
+    from dataclasses import dataclass
+
+    from faceexpr_cli.executors import ExecutorSpec, Resources, run_items
+
+    @dataclass
+    class Square:
+        resources: Resources = Resources()
+
+        def key(self, item):
+            return str(item)
+
+        def run_item(self, item):
+            return (item * item, os.getpid())
+
+        def failed(self, item, error):
+            return None
+
+        def checkpoint_root(self):
+            return str(tmp_path)
+
+    got = []
+    summary = run_items(ExecutorSpec(), Square(), [3, 1, 2], lambda it, r: got.append((it, r)))
+    assert got == [(3, (9, os.getpid())), (1, (1, os.getpid())), (2, (4, os.getpid()))]
+    assert summary.executor == "local" and sum(n["items"] for n in summary.to_dict()["nodes"].values()) == 3
+    assert not (tmp_path / ".fx-shards").exists()
