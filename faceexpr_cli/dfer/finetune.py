@@ -149,6 +149,8 @@ def _run(recipe, run_dir: Path, resume: bool, device_spec: str | None) -> Finetu
     card, args = classifier_card(recipe.model, classes, lo.num_regression, d)
     torch.manual_seed(t.seed)
     module = build(card, args)
+    if getattr(module, "extractor_weights", None) == "cache" and ckpt is None:
+        _load_extractor(module)
     if recipe.model.init and ckpt is None:
         info = init_from(module, recipe.model.init)
         log.info("started from %s (%s layout, head %s)", info["file"], info["layout"],
@@ -242,6 +244,14 @@ def _run(recipe, run_dir: Path, resume: bool, device_spec: str | None) -> Finetu
         monitor.close()
         batches.close()
     return result
+
+
+def _load_extractor(module) -> None:
+    """A frozen per-frame model's published weights (dfer-tokens-emotion), from the weights cache."""
+    from faceexpr_cli.weights import find_weights
+
+    module.extractor.load_weights(find_weights("emotion-minixception"))
+    log.info("per-frame features: emotion-minixception with its published weights")
 
 
 def _write_eval(run_dir: Path, step: int, metrics: dict, monitor: Monitor) -> None:

@@ -48,3 +48,44 @@ class TemporalTokens(nn.Module):
         if name.startswith("blocks."):
             return int(name.split(".")[1]) + 1
         return self.depth + 1
+
+
+class FrameFeatureClassifier(nn.Module):
+    """Clips (B, T, 3, H, W) RGB in [0, 1] -> per-frame features of a frozen image model -> ``TemporalTokens``.
+
+    The extractor here is the FER mini-Xception (``emotion-minixception``): each frame is made grey
+    (0.299 R + 0.587 G + 0.114 B), resized to ``extractor_size`` and scaled to [-1, 1], as that model expects; its
+    7 logits are the frame's features. Only the temporal model trains."""
+
+    def __init__(self, extractor: nn.Module, temporal: TemporalTokens, extractor_size: int = 64,
+                 image_size: int = 64, frames: int = 16):
+        super().__init__()
+        self.extractor = extractor.requires_grad_(False)
+        self.temporal = temporal
+        self.extractor_size, self.image_size, self.frames = extractor_size, image_size, frames
+        self.depth, self.num_classes = temporal.depth, temporal.num_classes
+        self.register_buffer("grey", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> FrameFeatureClassifier:
+        super().train(mode)
+        self.extractor.eval()  # frozen: BatchNorm keeps its statistics
+        return self
+
+    def features(self, video: torch.Tensor) -> torch.Tensor:
+        b, t = video.shape[:2]
+        x = (video.flatten(0, 1) * self.grey).sum(1, keepdim=True)
+        if x.shape[-1] != self.extractor_size or x.shape[-2] != self.extractor_size:
+            x = torch.nn.functional.interpolate(x, size=(self.extractor_size, self.extractor_size), mode="bilinear",
+                                                align_corners=False, antialias=True)
+        with torch.no_grad():
+            logits = self.extractor(x * 2 - 1)[0]
+        return logits.reshape(b, t, -1)
+
+    def outputs(self, video: torch.Tensor) -> torch.Tensor:
+        return self.temporal.outputs(self.features(video))
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.temporal(self.features(video))
+
+    def layer_id(self, name: str) -> int:
+        return self.temporal.layer_id(name.removeprefix("temporal.")) if name.startswith("temporal.") else 0

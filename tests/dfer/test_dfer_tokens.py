@@ -36,3 +36,24 @@ def test_learns_a_temporal_pattern_and_accepts_shorter_clips():
         short = m(xte[:, :5])
     assert acc >= 0.9, acc
     assert short[1].shape == (128, 3) and torch.allclose(short[1].sum(1), torch.ones(128))
+
+
+def test_dfer_tokens_on_emotion_logits_trains_only_the_temporal_model(tmp_path):
+    from safetensors.torch import load_file
+
+    from faceexpr_cli.cli.app import main
+    from faceexpr_cli.dfer.synthetic import make_synthetic
+
+    data = make_synthetic(tmp_path / "sample", train_per_class=1, test_per_class=1)
+    run = tmp_path / "run"
+    assert main(["-q", "finetune-dfer", "train", "--recipe", "dfer-tokens-emotion", "--train", str(data.train),
+                 "--test", str(data.test), "--out", str(run), "model.args.extractor_weights=random",
+                 "trainer.max_steps=4", "trainer.save_every=2", "data.batch_clips=4", "trainer.tensorboard=false",
+                 "optim.warmup_steps=0"]) == 0
+    a = load_file(run / "checkpoints" / "step_000002" / "classifier.safetensors")
+    b = load_file(run / "checkpoints" / "step_000004" / "classifier.safetensors")
+    frozen = [k for k in a if k.startswith("extractor.")]
+    trained = [k for k in a if k.startswith("temporal.")]
+    assert frozen and trained
+    assert all(torch.equal(a[k], b[k]) for k in frozen)  # BatchNorm statistics included
+    assert any(not torch.equal(a[k], b[k]) for k in trained)
