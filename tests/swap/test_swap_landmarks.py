@@ -105,7 +105,7 @@ def test_driving_image_gives_a_png_with_the_face_changed_and_the_rest_kept(hoppe
     assert np.array_equal(sbs[:, -a.shape[1]:], b.astype(np.uint8))  # source | driving | result: result last
 
 
-def test_faceless_frames_pass_through_and_are_counted(hopper_png, sample_video, tmp_path):
+def test_faceless_frames_pass_through_and_are_counted(hopper_png, sample_video, tmp_path, capsys):
     from faceexpr_cli.media import VideoWriter, read_frames
 
     real = read_frames(sample_video.path, max_frames=6)
@@ -116,9 +116,8 @@ def test_faceless_frames_pass_through_and_are_counted(hopper_png, sample_video, 
         for f in frames:
             w.write(f)
     out = tmp_path / "r.mp4"
-    proc = _fx("swap", "-s", hopper_png, "-d", drv, "-o", out, "--json", "--batch", "3")
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    assert main(["swap", "-s", str(hopper_png), "-d", str(drv), "-o", str(out), "--json", "--batch", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
     assert (data["frames"], data["faces_swapped"], data["frames_without_face"]) == (7, 4, 3) and data["audio"]
     got, src = read_frames(out).astype(float), read_frames(drv).astype(float)
     assert np.abs(got[[0, 1, 6]] - src[[0, 1, 6]]).max() < 3
@@ -128,9 +127,10 @@ def test_faceless_frames_pass_through_and_are_counted(hopper_png, sample_video, 
     with VideoWriter(none, 25.0, crf=12) as w:
         for _ in range(3):
             w.write(blank)
-    proc = _fx("swap", "-s", hopper_png, "-d", none, "-o", tmp_path / "n.mp4", "--json")
-    assert proc.returncode == 0 and json.loads(proc.stdout)["frames_without_face"] == 3
-    assert "no chosen face in any" in proc.stderr
+    assert main(["swap", "-s", str(hopper_png), "-d", str(none), "-o", str(tmp_path / "n.mp4"), "--json"]) == 0
+    said = capsys.readouterr()
+    assert json.loads(said.out)["frames_without_face"] == 3
+    assert "no chosen face in any" in said.err
 
 
 def test_face_choice_on_two_people(two_face_video, hopper_png, astronaut_png, tmp_path, capsys):
@@ -160,7 +160,7 @@ def test_face_choice_on_two_people(two_face_video, hopper_png, astronaut_png, tm
     assert data["faces_swapped"] == 3 and right < 3 < 6 < left
 
 
-def test_bad_input_is_one_line(hopper_png, sample_video, tmp_path):
+def test_bad_input_is_one_line(hopper_png, sample_video, tmp_path, capsys):
     from faceexpr_cli.media import write_image
     from faceexpr_cli.samples import load_portrait
 
@@ -183,8 +183,9 @@ def test_bad_input_is_one_line(hopper_png, sample_video, tmp_path):
     from faceexpr_cli.media import read_frames
 
     write_image(drv, read_frames(sample_video.path, max_frames=1)[0])
-    proc = _fx("swap", "-s", group, "-d", drv, "-o", tmp_path / "g.png")
-    assert proc.returncode == 0 and "using the largest" in proc.stderr
+    capsys.readouterr()
+    assert main(["swap", "-s", str(group), "-d", str(drv), "-o", str(tmp_path / "g.png")]) == 0
+    assert "using the largest" in capsys.readouterr().err
 
 
 def test_a_dense_mesh_from_the_backend_is_used_and_warps_like_the_68(hopper_png, sample_video, tmp_path):
