@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-STEPS = ("sample", "cut", "crop", "clip", "train", "export", "extract", "animate")
+STEPS = ("sample", "cut", "crop", "clip", "train", "export", "extract", "animate", "speech", "swap")
 
 
 def _video_frames(path: Path) -> list[np.ndarray]:
@@ -45,7 +45,7 @@ def test_every_picture_and_video_of_the_report_is_real(demo):
     kinds = {k for k, _ in media}
     assert kinds == {"img", "video"} and len(media) >= 10, media
     steps_shown = {src.split("/")[0] for _, src in media}
-    assert steps_shown >= {"sample", "cut", "crop", "clip", "train", "export", "extract", "animate"}, steps_shown
+    assert steps_shown >= set(STEPS), steps_shown
     for kind, src in media:
         path = out / src
         assert path.is_file(), f"the report shows {src}, which does not exist"

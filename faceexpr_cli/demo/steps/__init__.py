@@ -1,4 +1,5 @@
 """Demo steps, one module per feature; each registers with ``@demo_step(name, title, order)``.
 
-Orders: 10 sample media, 20 media cut, 30 crop, 40 clip, 50 train, 60 export, 70 animate, 80 swap.
+Orders: 10 sample media, 20 media cut, 30 crop, 40 clip, 50 train, 60 export, 65 extract, 70 animate, 72 speech,
+75 swap.
 """
