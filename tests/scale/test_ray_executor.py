@@ -325,3 +325,31 @@ def test_a_gpu_job_on_a_cluster_without_gpus_is_one_line_not_a_hang(ray_address,
     job = AlwaysDying(str(tmp_path), resources=Resources(num_gpus=1))
     with pytest.raises(UsageError, match="no GPU for --device cuda"):
         run_items(ExecutorSpec("ray"), job, [0, 1], lambda *_: None)
+
+
+def test_clip_on_ray_interrupted_then_resumed_holds_every_clip_once(ray_address, crop_inputs, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from faceexpr_cli.clip import job as clip_job
+
+    local, out = tmp_path / "local", tmp_path / "ray"
+    _clip_run(crop_inputs, local, None)
+    real, calls = clip_job.replay, []
+
+    def replay_then_ctrl_c(ops, writer):
+        calls.append(1)
+        if len(calls) == 3:  # Ctrl-C in the driver after two inputs were merged into the dataset
+            raise KeyboardInterrupt
+        real(ops, writer)
+
+    monkeypatch.setattr(clip_job, "replay", replay_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        _clip_run(crop_inputs, out, ExecutorSpec("ray", shard_size=1))
+    monkeypatch.setattr(clip_job, "replay", real)
+    again = _clip_run(crop_inputs, out, ExecutorSpec("ray", shard_size=1))
+    # of the two merged inputs (corrupt.mp4, a failed row, and v0.mp4) the finished one is not cut again
+    assert again.stats["inputs"]["skipped_as_done"] == 1
+    ok = lambda d: sorted(r["key"] for r in pq.read_table(d / "index.parquet").to_pylist()  # noqa: E731
+                          if r["status"] == "ok")
+    assert ok(out) == ok(local) and len(ok(out)) == 8  # every clip, once
+    assert not (out / ".fx-shards").exists()
