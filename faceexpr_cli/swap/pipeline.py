@@ -32,6 +32,9 @@ class SwapSettings:
     max_frames: int | None = None
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     options: SwapOptions = field(default_factory=SwapOptions)
+    restore_expression: bool = False  # LivePortrait re-imposes the driver's expression after the swap
+    restore_checkpoint: str | None = None  # its release folder (default: the weights cache)
+    restore_config: str | None = None  # an original LivePortrait models.yaml (default: the release's card)
 
     def validate(self) -> SwapSettings:
         from faceexpr_cli.safety import check_number
@@ -126,6 +129,12 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
         backend = engine.make_face_backend() if hasattr(engine, "make_face_backend") else get_backend(
             settings.options.face_backend)
     engine.face_layer = backend
+    restorer = None
+    if settings.restore_expression:
+        from faceexpr_cli.swap.restore import ExpressionRestorer
+
+        restorer = ExpressionRestorer(settings.restore_checkpoint, settings.restore_config,
+                                      device=settings.options.device)
     src_image = read_image(source)
     if engine.uses_source:
         engine.set_source(src_image, source_face(backend, src_image, str(source), settings.source_face), str(source))
@@ -139,6 +148,9 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
 
         def flush():
             results = engine.swap([b[0] for b in batch], found)
+            if restorer is not None:
+                results = [restorer.restore(res, frame, fs) if fs else res
+                           for (frame, _), res, fs in zip(batch, results, found, strict=True)]
             for (frame, _), res, fs in zip(batch, results, found, strict=True):
                 counts["faces"] += len(fs)
                 counts["empty"] += not fs
@@ -170,7 +182,8 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
     seconds = time.perf_counter() - t0
     return SwapResult(str(out), engine.name, count, counts["faces"], counts["empty"], drv.fps, shape[1], shape[0],
                       bool(drv.has_audio), round(seconds, 3), round(1000 * seconds / max(count, 1), 2),
-                      {**engine.describe(), "driving_face": settings.driving_face,
+                      {**engine.describe(), **(restorer.describe() if restorer else {}),
+                       "driving_face": settings.driving_face,
                        "face_backend": getattr(backend, "name", None)})
 
 

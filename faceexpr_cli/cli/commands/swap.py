@@ -61,6 +61,15 @@ def swap(
     max_pixels: MaxPixelsOpt = 4096 * 4096,
     allow_cpu_fallback: Annotated[bool, typer.Option("--allow-cpu-fallback", help="With --backend onnx: run on "
                                                      "the CPU when the GPU provider is missing.")] = False,
+    restore_expression: Annotated[bool, typer.Option("--restore-expression", help="After the swap, re-impose "
+                                                     "the driver's expression on each swapped face with "
+                                                     "LivePortrait (needs its weights).")] = False,
+    restore_checkpoint: Annotated[Path | None, typer.Option("--restore-checkpoint", help="--restore-expression: "
+                                                            "LivePortrait's release folder (default: the weights "
+                                                            "cache).", show_default=False)] = None,
+    restore_config: Annotated[Path | None, typer.Option("--restore-config", help="--restore-expression: an "
+                                                        "original LivePortrait models.yaml (default: the "
+                                                        "release's).", show_default=False)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Put the identity of --source into the faces of --driving, keeping their expression, pose and light.
@@ -70,6 +79,7 @@ def swap(
     Examples:
       [cyan]fx swap -s face.jpg -d talk.mp4 -o result.mp4[/] (landmarks engine, no weights)
       [cyan]fx swap -s face.jpg -d photo.png -o result.png --side-by-side[/]
+      [cyan]fx swap -s face.jpg -d talk.mp4 -o r.mp4 --restore-expression --restore-checkpoint liveportrait/[/]
       [cyan]fx swap -s face.jpg -d group.mp4 -o r.mp4 --driving-face all --json[/]
       [cyan]fx swap -s face.jpg -d group.mp4 -o r.mp4 --driving-face her.jpg --source-face 1[/]
       [cyan]fx swap -s face.jpg -d talk.mp4 -o r.mp4 --engine inswapper --weights inswapper_128.onnx --models buffalo_l/[/]
@@ -98,7 +108,10 @@ def swap(
                                  "model": None if model is None else str(model), "target_subject": target_subject,
                                  "driver_subject": driver_subject})
     settings = SwapSettings(engine=engine, driving_face=driving_face, source_face=source_face,
-                            side_by_side=side_by_side, max_frames=max_frames, max_pixels=max_pixels, options=options)
+                            side_by_side=side_by_side, max_frames=max_frames, max_pixels=max_pixels, options=options,
+                            restore_expression=restore_expression or restore_checkpoint is not None,
+                            restore_checkpoint=None if restore_checkpoint is None else str(restore_checkpoint),
+                            restore_config=None if restore_config is None else str(restore_config))
     result = run(source, driving, out, settings)
     if json_out:
         print_json(result.to_dict())
