@@ -83,20 +83,16 @@ def run_shard(job: ItemJob, items: list[Any], keys: list[str], checkpoints: Chec
 
 def _cancel(ray, refs: list) -> None:
     """Stop running shards as Ctrl-C stops local workers: a KeyboardInterrupt in each task (its writers drop
-    their temporary files), then the worker process is killed for any task still running after the wait."""
+    their temporary files), and a wait for them to end. No forced cancel: Ray 2.60's core worker can abort on a
+    forced cancel that races the task's own completion ("Tried to complete task that was not pending"); a task
+    that ignores the interrupt is ended with its job when the driver exits."""
     if not refs:
         return
     for ref in refs:
         with contextlib.suppress(Exception):
             ray.cancel(ref, force=False)
-    late = refs
     with contextlib.suppress(Exception):
-        _, late = ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT_S)
-    for ref in late:
-        with contextlib.suppress(Exception):
-            ray.cancel(ref, force=True)
-    with contextlib.suppress(Exception):
-        ray.wait(late, num_returns=len(late), timeout=STOP_WAIT_S)
+        ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT_S)
 
 
 @EXECUTORS.register("ray")

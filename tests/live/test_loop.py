@@ -108,9 +108,9 @@ def test_real_pace_drops_frames_instead_of_lagging(live_video, monkeypatch):
 
     real = process.FrameProcessor.process
 
-    def slow(self, image):
+    def slow(self, image, t=0.0):
         time.sleep(0.1)
-        return real(self, image)
+        return real(self, image, t)
 
     monkeypatch.setattr(process.FrameProcessor, "process", slow)
     t0 = time.monotonic()

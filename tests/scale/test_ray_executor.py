@@ -270,7 +270,11 @@ def moto_s3(monkeypatch):
     moto.start()
     host, port = moto.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    import requests
     import s3fs
+
+    # moto keeps its buckets per process, across servers: start from none (another test file may have run here)
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
     fs.mkdir("dst")
