@@ -1,5 +1,3 @@
-import sys
+from faceexpr_cli.cli.app import run
 
-from faceexpr_cli.cli.app import main
-
-sys.exit(main())
+run()

@@ -4,13 +4,13 @@ Each shard runs the job's ``run_item`` (the same per-item core as the local path
 item's result as a checkpoint (``shards.Checkpoints``) before moving on, and returns the results. Ray retries a
 shard whose worker died (``Resources.max_retries``); the retry takes the finished items from their checkpoints, so
 nothing is redone, and the driver hands each item to ``on_result`` once: a shard that fails past every retry
-becomes checkpointed results plus ``job.failed`` for the rest, never lost and never twice. Ctrl-C cancels the
-running shards (``_cancel``), waits for them to end, and re-raises, so the command records what finished.
+becomes checkpointed results plus ``job.failed`` for the rest, never lost and never twice. Ctrl-C submits nothing
+more, lets the running shards finish (``_drain``), records them, and re-raises, so the command records what
+finished.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import time
@@ -81,18 +81,17 @@ def run_shard(job: ItemJob, items: list[Any], keys: list[str], checkpoints: Chec
     return results
 
 
-def _cancel(ray, refs: list) -> None:
-    """Stop running shards as Ctrl-C stops local workers: a KeyboardInterrupt in each task (its writers drop
-    their temporary files), and a wait for them to end. No forced cancel: Ray 2.60's core worker can abort on a
-    forced cancel that races the task's own completion ("Tried to complete task that was not pending"); a task
-    that ignores the interrupt is ended with its job when the driver exits."""
-    if not refs:
-        return
-    for ref in refs:
-        with contextlib.suppress(Exception):
-            ray.cancel(ref, force=False)
-    with contextlib.suppress(Exception):
-        ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT_S)
+def _drain(ray, pending: dict) -> list:
+    """After Ctrl-C: let the shards already running end on their own (up to ``STOP_WAIT_S``) and return those
+    that did, so their results are recorded. Nothing is cancelled: Ray 2.60's core worker can abort when a
+    cancel races a task's completion ("Tried to complete task that was not pending"), which turned a clean
+    Ctrl-C into a crash. Shards still running after the wait end with the job when the driver exits; their
+    items are redone on resume (finished items are taken from their checkpoints)."""
+    if not pending:
+        return []
+    log.warning("interrupted: waiting up to %.0f s for %d running shard(s) to finish", STOP_WAIT_S, len(pending))
+    done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=STOP_WAIT_S)
+    return done
 
 
 @EXECUTORS.register("ray")
@@ -174,7 +173,7 @@ class RayExecutor:
                         out.append((pos, (keys[pos], job.failed(items[pos], reason), "-", 0.0, False)))
                 return out
 
-        limit = 2 * cpus  # shards in flight: enough to keep every CPU busy, few enough to cancel fast
+        limit = cpus  # shards in flight: one per CPU keeps them busy, and Ctrl-C waits for at most that many
         # counting the checkpoints lists a folder of up to len(items) files: rarer for big runs
         count_every, last_count = max(POLL_S, len(items) / 10_000), 0.0
         try:
@@ -200,7 +199,13 @@ class RayExecutor:
                 bar.update(task, completed=len(delivered))
         except KeyboardInterrupt:
             flush()  # results that arrived in order are kept
-            _cancel(ray, list(pending))
+            for ref in _drain(ray, pending):
+                for pos, entry in finished(pending.pop(ref), ref):
+                    if ordered:
+                        buffer[pos] = entry
+                    else:
+                        deliver(pos, entry)
+            flush()
             raise
         if len(delivered) != len(items):  # pragma: no cover - every shard returns or is recorded as failed
             raise RuntimeError(f"ray executor: {len(items) - len(delivered)} items without a result")

@@ -25,7 +25,7 @@ def test_wheel_carries_cards_recipes_and_entry_point(tmp_path):
     assert "faceexpr_cli/cli/app.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry).decode()
-    assert "fx = faceexpr_cli.cli.app:main" in text
+    assert "fx = faceexpr_cli.cli.app:run" in text
 
 
 def test_installed_layout_finds_packaged_data(tmp_path, monkeypatch):

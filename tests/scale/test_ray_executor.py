@@ -167,7 +167,8 @@ def test_ctrl_c_of_the_driver_then_resume(ray_address, crop_inputs, tmp_path):
     parts = out / "manifest" / "parts"
     t0 = time.monotonic()
     while proc.poll() is None and time.monotonic() - t0 < 90:
-        if len(list(parts.glob("*.parquet"))) >= 3:  # the two quick rows and one video
+        # the first row: Ctrl-C then lets the (at most 2) running shards finish, and the rest is never started
+        if len(list(parts.glob("*.parquet"))) >= 1:
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
@@ -177,7 +178,7 @@ def test_ctrl_c_of_the_driver_then_resume(ray_address, crop_inputs, tmp_path):
     assert "Traceback" not in err
     df = read_manifest(out / "manifest.parquet")
     done = set(df["source"])
-    assert 3 <= len(done) < 6, "the run finished before the interrupt: the test proves nothing"
+    assert 1 <= len(done) < 6, "the run finished before the interrupt: the test proves nothing"
     ok = {r["clip"] for _, r in df.iterrows() if r["status"] == "ok"}
     on_disk = {p.relative_to(out).as_posix() for p in (out / "clips").rglob("*.mp4") if not p.name.startswith(".")}
     assert on_disk == ok  # no clip without its row
@@ -261,10 +262,12 @@ def test_extract_feats_on_ray_equals_local(ray_address, crop_inputs, tiny_joint_
 @pytest.fixture
 def moto_s3(monkeypatch):
     """A moto S3 server on 127.0.0.1 (as tests/download starts it) with a bucket ``dst``."""
-    from conftest import FAKE_AWS
     from moto.server import ThreadedMotoServer
 
-    for k, v in FAKE_AWS.items():
+    # the credentials tests/scale/conftest.py gives the Ray cluster (not imported: several conftest modules
+    # share that name when files of many folders run in one process)
+    fake_aws = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for k, v in fake_aws.items():
         monkeypatch.setenv(k, v)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
