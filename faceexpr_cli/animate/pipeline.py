@@ -431,7 +431,8 @@ def _side_by_side(frames: Iterator[np.ndarray], source: np.ndarray, driving: Dri
 
 
 def _write(out: Path, frames: Iterator[np.ndarray], driving: Driving, total: int) -> tuple[int, tuple[int, ...]]:
-    from faceexpr_cli.media import VideoWriter, write_image
+    from faceexpr_cli.media import write_image
+    from faceexpr_cli.media.writer import write_timed
 
     if driving.is_image:
         frame = next(iter(frames))
@@ -444,17 +445,5 @@ def _write(out: Path, frames: Iterator[np.ndarray], driving: Driving, total: int
     else:  # the result plays on the driver's own clock: each frame at its driving frame's time (VFR video too)
         table = frame_times(driving.path)
         times, end = table.times[:total], table.span_end(0, min(total, len(table)))
-    shape: tuple[int, ...] = ()
-    writer = VideoWriter(out, driving.fps, audio=driving.path if driving.has_audio else None, audio_duration=end)
-    try:
-        with progress(transient=True) as bar:
-            task = bar.add_task("render", total=total)
-            for k, frame in enumerate(frames):
-                writer.write(frame, time=float(times[k]) if k < len(times) else None)
-                shape = frame.shape
-                bar.advance(task)
-        writer.close(end=end if writer.frames == len(times) else None)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.frames, shape
+    return write_timed(out, frames, times, end, driving.fps, audio=driving.path if driving.has_audio else None,
+                       label="render")

@@ -340,3 +340,26 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, **kw
         for frame in frames:
             writer.write(frame)
     return Path(path)
+
+
+def write_timed(out: str | Path, frames: Iterable[np.ndarray], times, end: float, fps: float, *, audio=None,
+                label: str = "write") -> tuple[int, tuple[int, ...]]:
+    """Frames that play on another video's clock: frame k at ``times[k]`` (frames past the table get none), the
+    file ending at ``end`` when every timed frame came, ``audio`` copied over that span; progress on stderr. An
+    error or Ctrl-C leaves no file. Returns (frames written, shape of the last frame)."""
+    from faceexpr_cli.console import progress
+
+    shape: tuple[int, ...] = ()
+    writer = VideoWriter(out, fps, audio=audio, audio_duration=end)
+    try:
+        with progress(transient=True) as bar:
+            task = bar.add_task(label, total=len(times))
+            for k, frame in enumerate(frames):
+                writer.write(frame, time=float(times[k]) if k < len(times) else None)
+                shape = frame.shape
+                bar.advance(task)
+        writer.close(end=end if writer.frames == len(times) else None)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.frames, shape

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from faceexpr_cli.animate.inputs import DEFAULT_MAX_PIXELS, check_image, check_out, check_pixels
-from faceexpr_cli.console import log, progress
+from faceexpr_cli.console import log
 from faceexpr_cli.errors import MediaError, MissingFileError
 from faceexpr_cli.swap.engines import SwapOptions, check_options, get_engine
 
@@ -188,7 +188,8 @@ def swap(source: str | Path, driving: str | Path, out: str | Path, settings: Swa
 
 
 def _write(out: Path, frames: Iterator[np.ndarray], drv: _Driver) -> tuple[int, tuple[int, ...]]:
-    from faceexpr_cli.media import VideoWriter, write_image
+    from faceexpr_cli.media import write_image
+    from faceexpr_cli.media.writer import write_timed
 
     if drv.is_image:
         frame = next(iter(frames))
@@ -198,17 +199,5 @@ def _write(out: Path, frames: Iterator[np.ndarray], drv: _Driver) -> tuple[int, 
 
     table = frame_times(drv.path)
     times, end = table.times[:drv.count], table.span_end(0, min(drv.count, len(table)))
-    shape: tuple[int, ...] = ()
-    writer = VideoWriter(out, drv.fps, audio=drv.path if drv.has_audio else None, audio_duration=end)
-    try:
-        with progress(transient=True) as bar:
-            task = bar.add_task("swap", total=drv.count)
-            for k, frame in enumerate(frames):
-                writer.write(frame, time=float(times[k]) if k < len(times) else None)
-                shape = frame.shape
-                bar.advance(task)
-        writer.close(end=end if writer.frames == len(times) else None)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.frames, shape
+    return write_timed(out, frames, times, end, drv.fps, audio=drv.path if drv.has_audio else None,
+                       label="swap")
