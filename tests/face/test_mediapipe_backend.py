@@ -336,25 +336,39 @@ def test_every_frame_of_the_talking_head(mp, sample_video):
     assert worst < 0.05  # measured 0.018
 
 
-def test_two_faces_against_dlib(mp, two_face_video):
-    """Two faces on every frame, each matched to one of dlib's: centres within 10% of the face size on the median
-    frame and 20% on the worst (the two detectors frame a face differently), sizes within -15%..+35%."""
+def _box_errors(faces, ref) -> list[tuple[float, float]]:
+    """(centre distance, our size over dlib's) per face, each paired with the dlib face it overlaps most."""
+    iou = iou_matrix(np.stack([f.bbox for f in faces]), np.stack([g.bbox for g in ref]))
+    assert sorted(iou.argmax(1).tolist()) == list(range(len(faces)))  # one mediapipe face per dlib face
+    return [(float(np.linalg.norm(f.center - ref[j].center)) / ref[j].size, f.size / ref[j].size)
+            for f, j in zip(faces, iou.argmax(1), strict=True)]
+
+
+@pytest.mark.parametrize("video", ["sample_video", "two_face_video"])
+def test_boxes_in_dlibs_framing_on_every_frame(mp, video, request):
+    """Every face on every swept frame against dlib's box on the same frame. The boxes of analysed faces (from the
+    mesh): centres within 10% of dlib's face size, sizes within 10% on the geometric mean over the video; boxes
+    straight from the detector: within 12% on both. dlib frames the astronaut ~10% tighter than the faces the
+    framing was fitted on, by every measure of face size tried (benchmarks/face_boxes.py). Per frame, sizes only
+    within -25%..+25%: dlib's own box jumps by its pyramid's 6/5 step from one frame to the next (up to 19% of the
+    face size on the talking head), while ours move under 6%. BlazeFace's raw box fails the centre rule (17%
+    on the two-face video) and the mean size (+19% on the talking head): the backend's framing is what passes."""
+    v = request.getfixturevalue(video)
     dlib = get_backend("dlib")
-    centre, size = [], []
-    for k, fr in enumerate(_frames(two_face_video, _sweep_step())):
+    errors: dict[str, list[tuple[float, float]]] = {"detector": [], "mesh": []}
+    for k, fr in enumerate(_frames(v, _sweep_step())):
         faces = mp.detect(fr.image, keypoints=False)
-        assert len(faces) == 2, f"frame {k}: {len(faces)} faces"
-        if k % 3:
-            continue  # dlib on every third frame is reference enough
+        assert len(faces) == len(v.actors), f"frame {k}: {len(faces)} faces"
         ref = dlib.detect(fr.image, keypoints=False)
-        iou = iou_matrix(np.stack([f.bbox for f in faces]), np.stack([g.bbox for g in ref]))
-        assert sorted(iou.argmax(1).tolist()) == [0, 1]  # one mediapipe face per dlib face
-        for f, j in zip(faces, iou.argmax(1), strict=True):
-            g = ref[j]
-            centre.append(float(np.linalg.norm(f.center - g.center)) / g.size)
-            size.append(f.size / g.size)
-    assert np.median(centre) < 0.10 and max(centre) < 0.20, (np.median(centre), max(centre))
-    assert min(size) > 0.85 and max(size) < 1.35, (min(size), max(size))
+        assert len(ref) == len(v.actors)
+        errors["detector"] += _box_errors(faces, ref)
+        errors["mesh"] += _box_errors(mp.landmarks(fr.image, faces), ref)
+    for kind, e in errors.items():
+        centre, size = np.array(e).T
+        bound = {"mesh": 0.10, "detector": 0.12}[kind]
+        assert centre.max() < bound, (kind, centre.max())
+        assert abs(np.exp(np.log(size).mean()) - 1) < bound, (kind, np.exp(np.log(size).mean()))
+        assert size.min() > 0.75 and size.max() < 1.25, (kind, size.min(), size.max())
 
 
 # -- auto ------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 from faceexpr_cli.errors import UsageError
 from faceexpr_cli.face.backend import BACKENDS, FaceBackend, check_option
 from faceexpr_cli.face.mediapipe import anchors as anchor_mod
+from faceexpr_cli.face.mediapipe import boxes as framing
 from faceexpr_cli.face.mediapipe import decode, mesh
 from faceexpr_cli.face.mediapipe.pose import head_pose
 from faceexpr_cli.face.mediapipe.runners import RUNNERS, Runner
@@ -120,7 +121,7 @@ class MediaPipeBackend(FaceBackend):
         h, w = image.shape[:2]
         faces = []
         for d in decode.weighted_nms(boxes, scores, kps, min_score=self.min_score, iou_threshold=self.nms_iou):
-            box = (d.box * size - [px, py, px, py]) / scale
+            box = framing.box_from_detector((d.box * size - [px, py, px, py]) / scale)
             box = np.clip(box, 0, [w, h, w, h])
             if box[2] - box[0] < 4 or box[3] - box[1] < 4:
                 continue
@@ -129,8 +130,8 @@ class MediaPipeBackend(FaceBackend):
         return faces
 
     def _landmarks(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
-        rois = [mesh.roi_from_detection(f.bbox, *(f.kps5[:2] if f.kps5 is not None else ((0, 0), (1, 0))))
-                for f in faces]
+        rois = [mesh.roi_from_detection(framing.detector_box(f.bbox),
+                                        *(f.kps5[:2] if f.kps5 is not None else ((0, 0), (1, 0)))) for f in faces]
         model = self._runner("face_mesh")
         for _ in range(1 + self.refine):
             crops = np.stack([mesh.crop(image, r) for r in rois]).astype(np.float32) / 255.0
@@ -142,6 +143,8 @@ class MediaPipeBackend(FaceBackend):
             face.kps5 = None
             face.__post_init__()  # kps5 from the 68 points, as every backend derives them
             pose = head_pose(m)
+            h, w = image.shape[:2]
+            face.bbox = np.clip(framing.box_from_pose(pose), 0, [w, h, w, h])
             face.extra.update({
                 "kps5_source": "mesh",
                 "mesh468": m,
