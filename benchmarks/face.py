@@ -32,6 +32,7 @@ SETUPS = {  # name -> (backend, options, has landmarks)
     "mediapipe litert": ("mediapipe", {"runtime": "litert"}, True),
     "mediapipe short litert": ("mediapipe", {"runtime": "litert", "detector": "short"}, True),
     "mediapipe short torch": ("mediapipe", {"runtime": "torch", "detector": "short"}, True),
+    "mediapipe short onnx": ("mediapipe", {"runtime": "onnx", "detector": "short"}, True),
 }
 
 

@@ -117,7 +117,10 @@ class MediaPipeBackend(FaceBackend):
         size = opts.input_size
         square, scale, px, py = letterbox(image, size)
         raw, logits = self._runner(source).run(square[None].astype(np.float32) / 127.5 - 1.0)[:2]
-        boxes, scores, kps = decode.decode(raw[0], logits[0], _anchors(self.detector), size)
+        anchors = _anchors(self.detector)
+        keep = decode.above(logits[0], self.min_score)  # decode the few candidates, not all 896 / 2304 anchors
+        boxes, scores, kps = decode.decode(raw[0].reshape(len(anchors), -1)[keep], logits[0].reshape(-1)[keep],
+                                           anchors[keep], size)
         h, w = image.shape[:2]
         faces = []
         for d in decode.weighted_nms(boxes, scores, kps, min_score=self.min_score, iou_threshold=self.nms_iou):

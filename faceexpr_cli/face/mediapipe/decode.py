@@ -42,8 +42,18 @@ def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_size:
     half = raw[:, 2:4] / input_size / 2
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     kps = raw[:, 4:4 + 2 * N_KEYPOINTS].reshape(-1, N_KEYPOINTS, 2) / input_size + a[:, None, :]
-    scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64).reshape(-1), -SCORE_CLIP, SCORE_CLIP)))
+    scores = scores_of(logits)
     return boxes, scores, kps
+
+
+def scores_of(logits: np.ndarray) -> np.ndarray:
+    """Detection scores from the model's logits: a sigmoid of the logit clipped at +-100, as MediaPipe does."""
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, dtype=np.float64).reshape(-1), -SCORE_CLIP, SCORE_CLIP)))
+
+
+def above(logits: np.ndarray, min_score: float) -> np.ndarray:
+    """Indices of the anchors whose score reaches ``min_score``."""
+    return np.flatnonzero(scores_of(logits) >= min_score)
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, *, min_score: float = 0.5,
