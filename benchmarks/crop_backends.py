@@ -1,4 +1,4 @@
-"""`fx crop` real-time factor per face backend, side by side in one run: dlib, auto (torch runtime), auto (ONNX).
+"""`fx crop` real-time factor per face backend, side by side in one run: dlib, auto (torch runtime), auto (its default, ONNX).
 
     .venv/bin/python benchmarks/crop_backends.py [--seconds 60] [--cores 1] [--rounds 1]
 
@@ -27,8 +27,8 @@ from face_recall import _weights  # noqa: E402
 
 SETUPS = {  # row -> (backend, options)
     "dlib": ("dlib", {}),
-    "auto (torch)": ("auto", {}),
-    "auto (runtime=onnx)": ("auto", {"runtime": "onnx"}),
+    "auto (runtime=torch)": ("auto", {"runtime": "torch"}),
+    "auto (default: onnx)": ("auto", {}),
 }
 
 

@@ -1,7 +1,7 @@
 """What executes a ``.tflite`` graph: one tiny interface, ``run(batch_nhwc) -> list of outputs``, batch first.
 
-``torch`` (the default) is fx's own interpreter (``builders.tflite.load_tflite``): any batch, no TensorFlow or
-LiteRT at run time. ``onnx`` exports that torch graph once (legacy exporter, dynamic batch) to
+``torch`` is fx's own interpreter (``builders.tflite.load_tflite``): any batch, no TensorFlow or
+LiteRT at run time. ``onnx`` (the backend's default) exports that torch graph once (legacy exporter, dynamic batch) to
 ``$FX_HOME/onnx/face-mediapipe/<file>-<sha256[:12]>.onnx`` and runs it in ONNX Runtime through fx's one session
 factory (CPU). ``litert`` is Google's runtime, the reference the tests and the benchmark
 compare against; it is a dev dependency (``ai-edge-litert``), and its graphs take one image at a time.
