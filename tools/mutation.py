@@ -2,12 +2,16 @@
 
     make mutation MODULE=media                 # every file of faceexpr_cli/media
     make mutation MODULE=media FILES=timeline  # only faceexpr_cli/media/timeline.py
+    .venv/bin/python tools/mutation.py extract --sample 150   # a random sample of the mutants (seed 0)
 
 The run happens in a scratch copy of the tracked tree (``--workdir``, default /tmp/fx-mutation/MODULE), so the
 working tree is never touched. The copy's ``mutants/`` folder goes first on PYTHONPATH, so tests that start ``fx``
 in a subprocess run the mutant too. The summary (killed, survived, timed out, kill rate) goes to stdout and to
 ``mutation-MODULE.json`` in the current folder; ``mutmut results`` / ``mutmut show NAME`` inside the work folder
-list the survivors. Slow: not part of CI.
+list the survivors. Slow: not part of CI. ``--sample N`` tests N mutants drawn at random (``--seed``) from all the
+package's mutants, so a package too big to test whole still gets an unbiased kill-rate estimate (mutmut's own
+order runs the mutants with the fastest tests first, so a run cut short is biased); ``--reuse`` keeps the work
+folder of an earlier run (its mutants, coverage stats and results) instead of starting afresh.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -56,7 +61,20 @@ def prepare(workdir: Path, module: str, files: list[str], debug: bool = False) -
     (workdir / "setup.cfg").write_text("\n".join(lines) + "\n")
 
 
-def summarise(workdir: Path) -> dict:
+def all_mutants(workdir: Path, env: dict) -> list[str]:
+    """Every mutant's name: a run filtered on a name that matches nothing generates the mutants and the coverage
+    stats, then stops; the names are the keys of the ``.meta`` file beside each mutated source file."""
+    subprocess.run([sys.executable, "-m", "mutmut", "run", "__fx_no_such_mutant__"], cwd=workdir, env=env,
+                   capture_output=True)
+    names: list[str] = []
+    for meta in sorted((workdir / "mutants").rglob("*.py.meta")):
+        names += sorted(json.loads(meta.read_text())["exit_code_by_key"])
+    return names
+
+
+def summarise(workdir: Path, only: list[str] | None = None) -> dict:
+    """Counts per status (of ``only``'s mutants when given); the kill rate counts timeouts as killed."""
+    keep = set(only) if only else None
     res = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
                          capture_output=True, text=True)
     counts: Counter = Counter()
@@ -65,6 +83,8 @@ def summarise(workdir: Path) -> dict:
         if ":" not in line:
             continue
         name, status = (s.strip() for s in line.rsplit(":", 1))
+        if keep is not None and name not in keep:
+            continue
         counts[status] += 1
         if status == "survived":
             survivors.append(name)
@@ -81,19 +101,32 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--debug", action="store_true", help="mutmut's debug output (the tests each mutant ran)")
+    ap.add_argument("--sample", type=int, default=0, help="test only this many mutants, drawn at random")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reuse", action="store_true", help="keep the work folder of an earlier run")
     args = ap.parse_args()
     if not (ROOT / "faceexpr_cli" / args.module).is_dir():
         print(f"error: no package faceexpr_cli/{args.module}", file=sys.stderr)
         return 2
     workdir = args.workdir or Path("/tmp/fx-mutation") / args.module
     files = [f for f in args.files.split(",") if f]
-    prepare(workdir, args.module, files, args.debug)
+    if not (args.reuse and (workdir / "setup.cfg").is_file()):
+        prepare(workdir, args.module, files, args.debug)
     # mutants/ must exist before Python starts: a PYTHONPATH entry missing at start-up is cached as absent
     (workdir / "mutants").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": f"{workdir / 'mutants'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    code = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
-                          cwd=workdir, env=env).returncode
-    summary = {"module": args.module, "files": files or "all", "mutmut_exit": code, **summarise(workdir)}
+    chosen: list[str] = []
+    population = None
+    if args.sample:
+        names = all_mutants(workdir, env)
+        population = len(names)
+        chosen = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
+    code = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children),
+                           *chosen], cwd=workdir, env=env).returncode
+    summary = {"module": args.module, "files": files or "all", "mutmut_exit": code,
+               **summarise(workdir, chosen or None)}
+    if population is not None:
+        summary |= {"sample": len(chosen), "population": population, "seed": args.seed}
     Path(f"mutation-{args.module}.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}, indent=2))
     print(f"{len(summary['survivors'])} survivors: see {workdir} (mutmut results / mutmut show NAME)")
