@@ -288,6 +288,16 @@ def test_onnx_runtime_exports_once_and_agrees(mp_weights, one_thread):
     assert [p.stat().st_mtime_ns for p in exported] == stamp
 
 
+@pytest.mark.parametrize("detector", ["full", "short"])
+def test_a_picture_without_a_face_gives_no_faces(mp_weights, detector):
+    """No anchor reaches the score on a flat grey frame or on noise: an empty list, not an error."""
+    backend = get_backend("mediapipe", detector=detector, runtime=_runtime())
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    for img in (np.full((240, 320, 3), 128, np.uint8), noise):
+        assert backend.detect(img) == [] and backend.analyze(img) == []
+    assert len(backend.detect(PORTRAITS["astronaut"].image())) == 1  # the same object still finds a face
+
+
 def test_short_range_detector_and_options(mp_weights):
     f = get_backend("mediapipe", detector="short", runtime=_runtime()).detect(PORTRAITS["astronaut"].image(),
                                                                              keypoints=False)

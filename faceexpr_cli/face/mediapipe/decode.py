@@ -36,7 +36,8 @@ class Detection:
 def decode(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_size: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boxes (N, 4) x0 y0 x1 y1, scores (N,), key points (N, 6, 2), all as fractions of the input side."""
-    raw = np.asarray(raw, dtype=np.float64).reshape(len(anchors), -1)
+    raw = np.asarray(raw, dtype=np.float64)
+    raw = raw if raw.ndim == 2 else raw.reshape(len(anchors), -1)  # (N, 16) rows; N may be 0
     a = np.asarray(anchors, dtype=np.float64)
     centre = raw[:, 0:2] / input_size + a
     half = raw[:, 2:4] / input_size / 2
