@@ -33,14 +33,15 @@ class Item:
 
 
 def _from_manifest(path: Path) -> list[Item]:
-    if path.suffix in (".txt", ".lst"):
+    suffix = path.suffix.lower()  # LIST.TXT is a manifest too (expand_inputs matches suffixes in any case)
+    if suffix in (".txt", ".lst"):
         lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
         values = [ln for ln in lines if ln and not ln.startswith("#")]
     else:
         import pandas as pd
 
         try:
-            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            df = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
         except Exception as exc:
             raise DataError(f"{path}: cannot read the manifest ({type(exc).__name__}: {exc})") from exc
         col = next((c for c in PATH_COLUMNS if c in df.columns), None)
