@@ -60,7 +60,7 @@ def compare(reference: dict[str, np.ndarray], got: dict[str, np.ndarray], atol: 
             diffs.append(OutputDiff(name, list(ref.shape), 0.0, 0.0, 0.0, True))
             continue
         d = np.abs(out - ref)
-        finite = np.isfinite(out).all() and np.isfinite(ref).all()
+        finite = bool(np.isfinite(out).all() and np.isfinite(ref).all())  # numpy bools go to JSON as "False"
         excess = float(np.max(d - (atol + rtol * np.abs(ref)))) if finite else float("inf")
         rel = float(np.max(d / (np.abs(ref) + 1e-6))) if finite else float("inf")
         diffs.append(OutputDiff(name, list(ref.shape), float(np.max(d)) if finite else float("inf"), rel,
