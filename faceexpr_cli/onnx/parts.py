@@ -61,7 +61,8 @@ def make_part_module(model: Any, card: ModelCard, part: OnnxPart):
     fn = select_callable(model, card, part)
     in_names = [s.name for s in part.inputs]
     out_names = [s.name for s in part.outputs]
-    by_keyword = _takes_keywords(fn, in_names)
+    # a module's own signature is (*args, **kwargs): its forward's names are the ones to match
+    by_keyword = _takes_keywords(fn.forward if isinstance(fn, torch.nn.Module) else fn, in_names)
 
     class PartModule(torch.nn.Module):
         def __init__(self) -> None:
