@@ -157,3 +157,52 @@ def test_too_many_pixels_is_refused_with_the_size_and_the_hint(coded):
     with pytest.raises(MediaError, match=r"resolution 192x96 is above the limit \(18431 pixels\)") as err:
         probe_for_processing(coded.path, max_pixels=192 * 96 - 1, hint="try --max-side")
     assert "coded.mp4" in err.value.one_line() and err.value.hint == "try --max-side"
+
+
+def test_odd_sized_frames_are_padded_on_the_right_and_bottom_not_moved(tmp_path):
+    # 33x31 grey frames (no chroma to blur): edges between columns 9 and 10 and rows 14 and 15;
+    # H.264 needs even sizes, so the writer adds a column and a row
+    frame = np.full((31, 33, 3), 30, np.uint8)
+    frame[:, 10:] = 220
+    frame[15:, :10] = 120
+    path = tmp_path / "odd.mp4"
+    with VideoWriter(path, 25.0) as w:
+        for _ in range(3):
+            w.write(frame)
+    got = read_frames(path)[0].astype(int)
+    assert got.shape == (32, 34, 3)
+    assert np.abs(got[:31, :33] - frame).mean() < 3.0  # the picture where it was
+    assert abs(got[:15, 9] - 30).max() < 12 and abs(got[:, 10] - 220).max() < 12
+    assert abs(got[14, :10] - 30).max() < 12 and abs(got[15, :10] - 120).max() < 12
+    assert np.abs(got[:31, 33] - frame[:, 32]).max() < 12 and np.abs(got[31, :33] - frame[30]).max() < 12
+
+
+@pytest.mark.parametrize(("end", "shown"), [(None, [0, 2, 4, 6, 8, 9]), (0.4, [0, 2, 4, 6, 8])])
+def test_constant_rate_resamples_to_the_latest_frame_and_holds_the_last_one_period(tmp_path, end, shown):
+    path = tmp_path / "cfr.mp4"
+    w = VideoWriter(path, constant_fps=12.5)
+    for i in range(10):  # 25 fps input: frames at 0, 0.04, ... 0.36 s
+        w.write(np.full((32, 32, 3), 20 * i, np.uint8), time=i / 25)
+    w.close(end)
+    # output times k/12.5 s show the latest input frame at or before them; without an end the last input
+    # (0.36 s) is held for one output period, to 0.44 s, so 0.40 s is still shown
+    assert w.frames == len(shown) and w.duration == pytest.approx(len(shown) / 12.5)
+    frames = read_frames(path)
+    assert [int(round(f.mean() / 20)) for f in frames] == shown
+
+
+def test_files_that_do_not_open_or_hold_no_video_name_themselves(tmp_path):
+    from faceexpr_cli.media.probe import probe
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video\n" * 20)
+    with pytest.raises(MediaError, match="not a readable media file") as err:
+        probe(bad)
+    assert err.value.one_line().startswith(str(bad)) or "bad.mp4" in err.value.one_line()
+    wav = tmp_path / "sound.wav"
+    from faceexpr_cli.samples.talking_head import write_wav
+
+    write_wav(wav, np.zeros(1600, np.float32), 16000)
+    with pytest.raises(MediaError, match=r"has no video stream \(it holds audio\)") as err:
+        probe(wav)
+    assert "sound.wav" in err.value.one_line() and err.value.hint == "pass a video file"
