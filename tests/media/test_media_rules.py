@@ -62,7 +62,8 @@ def test_fast_cut_ends_half_a_frame_before_the_end_and_reports_the_source_rate(t
 
 
 def test_exact_cut_reports_the_rate_it_wrote(coded):
-    [c] = list(cut_many(coded.path, [(1.0, 1.4)], "exact"))
+    [c] = list(cut_many(coded.path, [(1.0, 1.4)]))  # exact is the default
+    assert _codes(c.data) == list(range(25, 35))
     assert c.frames == 10 and c.fps == pytest.approx(25.0) and c.fps_mode == "source"
     [c] = list(cut_many(coded.path, [(1.0, 1.4)], "exact", fps=12.5))
     assert c.fps == 12.5 and c.fps_mode == "constant" and len(_codes(c.data)) == 5
@@ -149,14 +150,14 @@ def test_grey_and_alpha_images_come_back_rgb(tmp_path):
 def test_an_empty_range_is_one_error_naming_the_file(coded):
     with pytest.raises(MediaError, match="no frames in the requested range") as err:
         read_frames(coded.path, start=10.0)
-    assert "coded.mp4" in err.value.one_line()
+    assert err.value.path == str(coded.path)
 
 
 def test_too_many_pixels_is_refused_with_the_size_and_the_hint(coded):
     assert probe_for_processing(coded.path, max_pixels=192 * 96).width == 192  # exactly at the limit
     with pytest.raises(MediaError, match=r"resolution 192x96 is above the limit \(18431 pixels\)") as err:
         probe_for_processing(coded.path, max_pixels=192 * 96 - 1, hint="try --max-side")
-    assert "coded.mp4" in err.value.one_line() and err.value.hint == "try --max-side"
+    assert err.value.path == str(coded.path) and err.value.hint == "try --max-side"
 
 
 def test_odd_sized_frames_are_padded_on_the_right_and_bottom_not_moved(tmp_path):
@@ -198,11 +199,11 @@ def test_files_that_do_not_open_or_hold_no_video_name_themselves(tmp_path):
     bad.write_bytes(b"this is not a video\n" * 20)
     with pytest.raises(MediaError, match="not a readable media file") as err:
         probe(bad)
-    assert err.value.one_line().startswith(str(bad)) or "bad.mp4" in err.value.one_line()
+    assert err.value.path == str(bad) and err.value.hint == "is it truncated or not a video?"
     wav = tmp_path / "sound.wav"
     from faceexpr_cli.samples.talking_head import write_wav
 
     write_wav(wav, np.zeros(1600, np.float32), 16000)
     with pytest.raises(MediaError, match=r"has no video stream \(it holds audio\)") as err:
         probe(wav)
-    assert "sound.wav" in err.value.one_line() and err.value.hint == "pass a video file"
+    assert err.value.path == str(wav) and err.value.hint == "pass a video file"
