@@ -13,7 +13,6 @@ import io
 import json
 import os
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,6 @@ class DatasetWriter:
         self._count = 0
         self._bytes = 0
         self.shards_written: list[Path] = []
-        self.started = time.time()
 
     # --- settings / resume -------------------------------------------------------------------------------
     def _clear(self) -> None:

@@ -184,3 +184,39 @@ def test_squash_and_crop_agree_on_a_square_clip():
 
     assert np.array_equal(fit_crop(frames, (20, 20)), fit_squash(frames, (20, 20)))
     assert fit_squash(frames, (40, 40)) is frames  # already that size: untouched
+
+
+def test_random_start_counts_the_clips_frames_at_the_clips_own_rate(tmp_path, clip_bytes):
+    # a 10 fps clip of 10 frames read at its own rate: 1 s, 6 frames to spare for 4
+    ds = ClipDataset(_dataset(tmp_path, clip_bytes[:1]), num_frames=4, temporal="random")
+    rng = _Rng()
+    assert ds._random_start({"fps": 10.0, "frames": 10}, rng) == pytest.approx(6 / 10) and rng.asked == [(0, 6)]
+
+
+def test_workers_of_a_rank_are_numbered_after_the_ranks_before(tmp_path, clip_bytes, monkeypatch):
+    from types import SimpleNamespace
+
+    from faceexpr_cli.dataset import reader
+
+    ds = ClipDataset(_dataset(tmp_path, clip_bytes[:1]), rank=2, world_size=3)
+    monkeypatch.setattr(reader, "get_worker_info", lambda: SimpleNamespace(id=1, num_workers=4))
+    assert ds._consumer() == (2 * 4 + 1, 12)
+
+
+def test_downscaling_averages_pixels_and_upscaling_interpolates():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (1, 40, 40, 3), dtype=np.uint8)
+    import cv2
+
+    small = fit_squash(frames, (20, 20))[0]
+    assert np.array_equal(small, cv2.resize(frames[0], (20, 20), interpolation=cv2.INTER_AREA))
+    big = fit_squash(frames, (60, 60))[0]
+    assert np.array_equal(big, cv2.resize(frames[0], (60, 60), interpolation=cv2.INTER_LINEAR))
+
+
+def test_a_batch_of_one_collates():
+    one = {"key": "a", "frames": torch.zeros(2, 2, 2, 3, dtype=torch.uint8), "times": torch.zeros(2),
+           "audio": torch.zeros(1, 4), "length": 2, "has_audio": False, "fps": 25.0, "sample_rate": 16000,
+           "meta": {}, "url": "a.tar"}
+    b = collate_clips([one])
+    assert b["frames"].shape == (1, 2, 2, 2, 3) and b["sample_rate"] == 16000 and b["key"] == ["a"]

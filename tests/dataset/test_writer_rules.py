@@ -236,3 +236,8 @@ def test_write_stats_is_sorted_indented_json(tmp_path):
     assert path == tmp_path / "stats.json"
     assert path.read_text() == json.dumps({"a": str(tmp_path), "b": 1}, indent=2, sort_keys=True) + "\n"
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_an_empty_index_still_has_every_column(tmp_path):
+    DatasetWriter(tmp_path).close()
+    assert pq.read_schema(tmp_path / "index.parquet").names == fmt.INDEX_SCHEMA.names
