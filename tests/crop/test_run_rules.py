@@ -293,3 +293,83 @@ def test_watch_ignores_sigint_and_keeps_the_event(monkeypatch):
             stop.check()
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_another_executor_runs_the_same_job_and_its_summary_is_recorded(tmp_path, monkeypatch):
+    import faceexpr_cli.executors as executors
+    from faceexpr_cli.crop.job import CropJob
+
+    seen = {}
+
+    class _Summary:
+        def to_dict(self):
+            return {"executor": "fake", "nodes": {}}
+
+    def run_items(spec, job, items, on_result, label="items"):
+        seen.update(spec=spec, job=job, label=label, items=[Path(i.source).name for i in items])
+        for it in items:  # the first item's worker is lost; the driver records the job's failed rows
+            on_result(it, job.failed(it, "worker lost") if it is items[0] else job.run_item(it))
+        return _Summary()
+
+    logged = []
+    monkeypatch.setattr(executors, "run_items", run_items)
+    monkeypatch.setattr(executors, "log_summary", logged.append)
+
+    class _Spec:
+        distributed, workers = True, 4
+
+    out = tmp_path / "out"
+    out.mkdir()
+    items = [Item(str(tmp_path / n), "not a video file (.txt)") for n in ("a.txt", "b.txt")]
+    result = run_mod._run(items, out, CropOptions(backend="dlib"), None, _Spec(), resume=True,
+                          raise_on_failure=False)
+    assert isinstance(seen["job"], CropJob) and seen["job"].out == str(out.resolve()) and seen["label"] == "crop"
+    assert seen["items"] == ["a.txt", "b.txt"] and len(logged) == 1
+    assert result.stats["executor"] == {"executor": "fake", "nodes": {}} and result.stats["workers"] == 4
+    assert sorted((Path(r["source"]).name, r["status"]) for r in result.rows) == [("a.txt", "error"),
+                                                                                 ("b.txt", "skipped")]
+    assert result.failed == 1
+    # everything done: a distributed re-run sends nothing to the executor
+    seen.clear()
+    run_mod._run(items[1:], out, CropOptions(backend="dlib"), None, _Spec(), resume=True, raise_on_failure=True)
+    assert seen == {}
+
+
+def test_the_pool_hands_out_at_most_one_video_per_worker(tmp_path):
+    from concurrent.futures import Future
+
+    from faceexpr_cli.crop import workers
+
+    class _Executor:
+        def __init__(self):
+            self.submitted = []
+
+        def submit(self, fn, item, out, opts):
+            assert fn is workers._work and out == str(tmp_path)
+            f = Future()
+            f.set_result([Path(item.source).name])
+            self.submitted.append(Path(item.source).name)
+            return f
+
+    pool = workers.WorkerPool(2, None)
+    pool.executor.shutdown()
+    pool.executor = fake = _Executor()
+    assert pool.workers == 2 and not pool.event.is_set()
+    items = [Item(f"/{c}.mp4") for c in "abcde"]
+    finished = pool.run(items, tmp_path, CropOptions(backend="dlib"))
+    assert fake.submitted == ["a.mp4", "b.mp4"]  # before anything is iterated: one per worker
+    got = [(it.source, fut.result()) for it, fut in finished]
+    assert sorted(s for s, _ in got) == [i.source for i in items] and fake.submitted == ["a.mp4", "b.mp4",
+                                                                                        "c.mp4", "d.mp4", "e.mp4"]
+    assert all(res == [s[1:]] for s, res in got)  # each future is paired with its own item
+
+
+def test_stopping_the_pool_sets_the_event_and_refuses_new_work(tmp_path):
+    from faceexpr_cli.crop import workers
+
+    pool = workers.WorkerPool(1, None)
+    with pytest.raises(ValueError, match="boom"), pool:
+        raise ValueError("boom")  # leaving the block by an error stops the pool
+    assert pool.event.is_set()
+    with pytest.raises(RuntimeError):
+        pool.executor.submit(print, 1)
