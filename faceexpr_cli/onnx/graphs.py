@@ -100,6 +100,7 @@ def to_fp16(proto: Any) -> Any:
 
     block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(FP16_KEEP_FP32))
     half = convert_float_to_float16(proto, keep_io_types=True, op_block_list=block)
+    del half.graph.value_info[:]  # the converter leaves some typed float16 that stay float32: the checker fails
     toposort(half)
     return half
 
@@ -129,6 +130,7 @@ def save_graph(proto: Any, path: Path, external_over_mb: float = 512) -> Path | 
             onnx.save_model(proto, tmp / path.name)
         if external:
             os.replace(tmp / data_name, path.parent / data_name)
+            onnx.load_external_data_for_model(proto, str(path.parent))  # save_model moved them out of proto
         else:
             (path.parent / data_name).unlink(missing_ok=True)
         os.replace(tmp / path.name, path)
