@@ -180,7 +180,7 @@ def test_temporary_names_are_hidden_and_carry_the_process_id(tmp_path):
     assert not list(tmp_path.glob(".*")) and not list(tmp_path.glob("*.tar")) and not list(tmp_path.glob("*.parquet"))
 
 
-def test_an_error_drops_the_open_shard_and_ctrl_c_keeps_it(tmp_path):
+def test_an_error_drops_the_open_shard_and_a_keyboard_stop_keeps_it(tmp_path):
     with pytest.raises(RuntimeError), DatasetWriter(tmp_path / "err") as w:
         w.add_sample("a", MP4, {}, {})
         raise RuntimeError("boom")
@@ -241,3 +241,11 @@ def test_write_stats_is_sorted_indented_json(tmp_path):
 def test_an_empty_index_still_has_every_column(tmp_path):
     DatasetWriter(tmp_path).close()
     assert pq.read_schema(tmp_path / "index.parquet").names == fmt.INDEX_SCHEMA.names
+
+
+def test_rows_get_every_column_and_subjects_as_json_text():
+    row = fmt.normalise_row({"key": "a", "subject": {"name": "ann", "age": 30}, "frames": 4.0, "extra": 1})
+    assert list(row) == fmt.INDEX_SCHEMA.names and "extra" not in row
+    assert row["subject"] == '{"age": 30, "name": "ann"}' and row["frames"] == 4 and row["bytes"] is None
+    assert fmt.normalise_row({"key": "a"})["subject"] is None
+    assert fmt.normalise_row({"subject": '{"name": "bo"}'})["subject"] == '{"name": "bo"}'  # text kept as is
