@@ -10,6 +10,7 @@ import tarfile
 import time
 
 import pyarrow.parquet as pq
+import pytest
 
 from faceexpr_cli.clip.synthetic import read_code
 from faceexpr_cli.dataset import ClipDataset
@@ -20,6 +21,7 @@ def _fx(*args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.sigint_timing
 def test_ctrl_c_exits_130_and_leaves_only_whole_files(long_talk, tmp_path):
     out = tmp_path / "out"
     args = ("-q", "clip", long_talk.path, "--random", "40", "--post", "0.2", "--shard-count", "3", "-o", out)

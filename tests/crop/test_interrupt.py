@@ -52,6 +52,7 @@ def with_long_video(small_videos, tmp_path_factory):
     return d
 
 
+@pytest.mark.sigint_timing
 @pytest.mark.parametrize("workers", [2, 1])
 def test_ctrl_c_stops_quickly_and_a_rerun_resumes(small_videos, with_long_video, tmp_path, capsys, workers):
     out = tmp_path / "out"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from dlhelpers import payload, sha, write_csv
 from faultserver import Route
 
@@ -54,6 +55,7 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     assert main(["download", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 2
 
 
+@pytest.mark.sigint_timing
 def test_ctrl_c_keeps_the_part_and_a_rerun_resumes(server, tmp_path):
     data = payload(8 * MB, seed=9)
     route = Route(data=data, chunk_delay=0.01)  # ~6 MB/s: slow enough to interrupt halfway
@@ -107,6 +109,7 @@ def test_one_run_per_destination_and_out_that_is_a_file(server, tmp_path, capsys
         assert "--out" in err and "file" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.sigint_timing
 def test_ctrl_c_with_workers_stops_promptly_and_leaves_a_true_record(server, tmp_path):
     """SIGINT while items stream slowly, one server never answers and others wait in the queue: exit 130 in a
     few seconds, one line, finished rows kept, nothing incomplete under a final name."""
