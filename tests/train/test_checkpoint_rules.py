@@ -260,3 +260,23 @@ def test_rng_state_round_trip():
     torch.rand(10)
     C.set_rng_state(saved)
     assert torch.equal(torch.rand(4), want)
+
+
+def test_load_model_is_strict_about_extra_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "m.safetensors"
+    state = {**linear().state_dict(), "extra": torch.zeros(1)}
+    save_file(state, str(path), metadata={"fx_card": json.dumps(card().model_dump(mode="json")), "fx_role": "x"})
+    with pytest.raises(CheckpointError, match=r"does not fit the expression model \(.*Unexpected key"):
+        C.load_model(path, linear(), card(), "expression")
+
+
+def test_save_checkpoint_over_a_leftover_temp_folder_with_path_metadata(tmp_path):
+    run = tmp_path / "run"
+    leftover = run / "checkpoints" / ".step_000003.tmp"
+    leftover.mkdir(parents=True)
+    (leftover / "junk").write_text("from a crash")
+    ckpt = _save(run, 3, extra={"source": tmp_path / "data"})
+    assert not leftover.exists() and not (ckpt / "junk").exists()
+    assert json.loads((ckpt / "meta.json").read_text())["source"] == str(tmp_path / "data")  # paths as text

@@ -149,3 +149,15 @@ def test_read_rows_of_a_damaged_manifest_and_of_parts(tmp_path, fx_log):
     log = fx_log()
     assert "no manifest.parquet (the crop run did not finish); reading its 3 finished part(s)" in log
     assert "2.parquet: unreadable manifest part left out" in log
+
+
+def test_a_row_without_a_clip_is_named_by_its_source(tmp_path, fx_log):
+    root = tmp_path / "crop"
+    good = _clip(root, "good.mp4")
+    _manifest(root, [_row(good, size=None), _row("", source="/v/lost.mp4")])
+    fx_log()
+    clips = CF.crop_clips(root, 56, 4, None, "auto")
+    assert [c.key for c in clips] == [good]
+    log = fx_log()
+    assert "1 ok row(s) skipped: no clip file named (e.g. /v/lost.mp4)" in log
+    assert "resized" not in log  # a row without a size is not called a resized clip

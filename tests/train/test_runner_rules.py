@@ -30,15 +30,19 @@ def runs(tmp_path_factory, clip_folder):
 
     out = tmp_path_factory.mktemp("bookkeeping") / "run"
     counted: list[int] = []
-    real = Monitor.count_frames
+    clipped: list[tuple[int, float]] = []
+    real, real_clip = Monitor.count_frames, torch.nn.utils.clip_grad_norm_
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Monitor, "count_frames", lambda self, n: (counted.append(n), real(self, n)))
+        mp.setattr(torch.nn.utils, "clip_grad_norm_",
+                   lambda params, norm: (clipped.append((len(params), norm)), real_clip(params, norm))[1])
         first = R.run(load_recipe("joint-tiny", [f"data.path={clip_folder}", *BASE, "trainer.max_steps=5"]), out)
         ckpts = sorted(p.name for p in (out / "checkpoints").glob("step_*"))
         state5 = C.load_trainer_state(out / "checkpoints" / "step_000005")
         second = R.run(load_recipe("joint-tiny", [f"data.path={clip_folder}", *BASE, "trainer.max_steps=9",
                                                   "trainer.eval_every=4"]), out, resume=True)
-    return SimpleNamespace(out=out, first=first, second=second, ckpts=ckpts, state5=state5, counted=counted)
+    return SimpleNamespace(out=out, first=first, second=second, ckpts=ckpts, state5=state5, counted=counted,
+                           clipped=clipped)
 
 
 def test_logged_rows_steps_lr_weights_and_total(runs):
@@ -61,6 +65,11 @@ def test_checkpoints_saved_every_two_steps_and_at_the_end(runs):
     assert state["step"] == 5 and state["schedule"]["step"] == 4 and state["scaler"] == {}
     assert set(state["rng"]) >= {"torch"} and state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
         joint_tiny_lr(4))
+    group = state["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.01 and tuple(group["betas"]) == (0.9, 0.999)  # the recipe's optim settings
+    # every step clips the gradients of the trained parameters at optim.grad_clip
+    assert len(runs.clipped) == 9 and {norm for _, norm in runs.clipped} == {1.0}
+    assert runs.clipped[0][0] == len(group["params"])
     # only an end-of-run evaluation with eval_every=0
     assert [e["step"] for e in runs.first.evals] == [5]
 
