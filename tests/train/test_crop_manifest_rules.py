@@ -161,3 +161,14 @@ def test_a_row_without_a_clip_is_named_by_its_source(tmp_path, fx_log):
     log = fx_log()
     assert "1 ok row(s) skipped: no clip file named (e.g. /v/lost.mp4)" in log
     assert "resized" not in log  # a row without a size is not called a resized clip
+
+
+def test_open_source_reads_a_crop_folder_through_its_manifest(tmp_path):
+    from faceexpr_cli.train.data import CropFolderClips, open_source
+
+    root = tmp_path / "crop"
+    a = _clip(root, "a.mp4")
+    _manifest(root, [_row(a, duration=0.8)])
+    src = open_source(root, 56, 4, fps=10.0, subject_from="track")
+    assert type(src) is CropFolderClips and not src.streaming
+    assert [(c.key, c.subject, c.frames, c.fps) for c in src.clips] == [(a, "talk-abcdef01/t000", 8, 10.0)]

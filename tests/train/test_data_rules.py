@@ -254,3 +254,16 @@ def test_shard_samples_to_a_batch():
     assert batch.frames.shape == (2, 4, 2, 2, 3) and batch.frames[1].min() == 1
     assert batch.subjects == ["p", "q"] and batch.starts == [0, 0]
     assert [(str(c.path), c.frames, c.fps) for c in batch.clips] == [("/d/s.tar", 4, 25.0), ("k2", 4, 12.5)]
+
+
+def test_every_video_suffix_is_listed(clip_folder, tmp_path):
+    root = tmp_path / "kinds"
+    root.mkdir()
+    for suffix in (".mp4", ".mov", ".mkv", ".m4v", ".webm", ".avi"):
+        shutil.copy(clip_folder / "astronaut" / "clip_00.mp4", root / f"c{suffix}")
+    assert [c.key for c in FolderClips(root, 56, 2).clips] == ["c.m4v", "c.mkv", "c.mov", "c.mp4", "c.webm"]
+
+
+def test_a_shard_row_without_a_frame_count_is_kept(tmp_path):
+    root = _shards(tmp_path, [{"key": "a", "status": "ok", "frames": None, "duration": None, "source": "/v/a.mp4"}])
+    assert set(ShardClips(root, 56, 10).subject_of) == {"a"}  # the stream checks its length as it decodes
