@@ -224,6 +224,13 @@ def test_one_frame_short_is_accepted_two_are_not(fake_media, tmp_path):
     assert not (tmp_path / pr.clip_name(ITEM, plans[0])).exists()
 
 
+def test_a_frame_after_the_last_tracked_one_is_passed_over(fake_media, tmp_path):
+    fake_media["extra_times"] = [0.38]  # between the last tracked frame (0.36) and the span's end (0.4)
+    plans = _plans((_track(0, 0, 10, (10, 10, 30, 30)), (10, 10, 30, 30)))
+    pr.write_clips(ITEM, _Info(), plans, _tracks(plans, n=10), tmp_path, _opts(), _Backend())
+    assert plans[0].status == "ok" and _Writer.made[0].frames == 10
+
+
 def test_a_clip_past_the_end_of_the_stream_is_an_error_row(fake_media, tmp_path):
     plans = _plans((_track(0, 0, 5, (10, 10, 30, 30)), (10, 10, 30, 30)),
                    (_track(1, 30, 5, (10, 10, 30, 30)), (10, 10, 30, 30)))  # frames 30..34: the stream has 20

@@ -176,9 +176,10 @@ def test_a_directory_of_non_videos_is_all_skipped_rows(tmp_path, no_models):
     assert [r["status"] for r in result.rows] == ["skipped", "skipped"] and result.failed == 0
     assert dict(result.stats["videos"]) == {"skipped": 2} and result.stats["clips"] == 0
     assert json.loads((out / "run.json").read_text())["settings"] == json.loads(json.dumps(opts.settings()))
-    # same settings: resumed; other settings: refused; --overwrite: redone
+    # same settings: resumed (a dead run's temporary file is removed); other settings: refused; --overwrite: redone
+    (out / "manifest" / "parts" / ".x.parquet.9.part").write_bytes(b"")
     again = run_mod.crop_videos([d], out, CropOptions(backend="dlib", backend_options={"upsample": 1}))
-    assert again.stats["resumed_skipped"] == 2
+    assert again.stats["resumed_skipped"] == 2 and not (out / "manifest" / "parts" / ".x.parquet.9.part").exists()
     with pytest.raises(UsageError, match="size 256 -> 64"):
         run_mod.crop_videos([d], out, CropOptions(backend="dlib", size=64, backend_options={"upsample": 1}))
     (out / "stray.json").write_text("{}")
@@ -196,6 +197,16 @@ def _work_or_die(item, out, opts):
     if item.source.endswith("boom.txt"):
         raise RuntimeError("out of memory")
     return run_one(item, Path(out), opts, None)
+
+
+def test_an_output_folder_inside_the_input_is_not_input(tmp_path, no_models):
+    import os
+
+    (tmp_path / "a.txt").write_text("x")
+    first = run_mod.crop_videos([tmp_path], tmp_path / "out", CropOptions(backend="dlib"), workers=2)
+    again = run_mod.crop_videos([tmp_path], tmp_path / "out", CropOptions(backend="dlib"), workers=2)
+    assert first.stats["inputs"] == again.stats["inputs"] == 1  # run.json, parts, stats.json are not videos
+    assert [r["worker_pid"] for r in first.rows] == [os.getpid()]  # one video: no worker processes
 
 
 def test_workers_run_items_in_processes_and_a_dead_worker_fails_only_its_item(tmp_path, no_models, monkeypatch):
