@@ -91,8 +91,10 @@ def cut_face_clips(item: ClipInput, windows: list[Window], s: ClipSettings, writ
             extra = {"faces": {
                 "backend": name, "rule": "exactly one face in every frame", "size": size, "margin": FACE_MARGIN,
                 "fill": fill, "source_size": [images[0].shape[1], images[0].shape[0]],
-                "crop_boxes": np.round(crops, 2).tolist(), "face_boxes": np.round(boxes, 2).tolist(),
-                "scores": np.round(scores, 3).tolist()}}
+                # rounded in float64: float32 values rounded to 2 places still print as 60.12000274658203
+                "crop_boxes": np.round(crops.astype(np.float64), 2).tolist(),
+                "face_boxes": np.round(boxes.astype(np.float64), 2).tolist(),
+                "scores": np.round(scores.astype(np.float64), 3).tolist()}}
             yield FaceCut(**{f: getattr(cut, f) for f in ClipCut.__dataclass_fields__}, extra=extra)
     finally:
         cursor.close()
