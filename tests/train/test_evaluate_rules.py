@@ -196,3 +196,32 @@ def test_log_eval_writes_the_plot_and_the_video(tmp_path, clip_folder):
     empty = FakeWriter()
     T.log_eval(empty, 1, {"plot": tmp_path / "none.png", "video": None})
     assert empty.images == [] and empty.summaries == [] and empty.flushed == 1
+
+
+def test_side_by_side_video_puts_the_reconstruction_right_of_the_original(tmp_path, monkeypatch):
+    import faceexpr_cli.media as media
+
+    calls = []
+    monkeypatch.setattr(media, "write_video", lambda path, frames, fps, **kw: calls.append((path, frames, fps, kw))
+                        or path)
+    original, recon = frames(5), 255 - frames(5)
+    out = E.side_by_side_video(tmp_path / "v.mp4", original, recon, 25.0, tmp_path / "a.mp4", 1.5)
+    ((path, written, fps, kw),) = calls
+    assert out == path == tmp_path / "v.mp4" and fps == 25.0 and isinstance(written, list) and len(written) == 5
+    assert written[3].shape == (2, 4, 3)
+    assert np.array_equal(written[3][:, :2], original[3]) and np.array_equal(written[3][:, 2:], recon[3])
+    assert kw == {"audio": tmp_path / "a.mp4", "audio_start": 1.5, "audio_duration": pytest.approx(5 / 25.0)}
+    E.side_by_side_video(tmp_path / "w.mp4", original, recon, 10.0)
+    assert calls[1][3] == {"audio": None, "audio_start": 0.0, "audio_duration": pytest.approx(0.5)}
+
+
+def test_token_plot_writes_one_png_of_the_figure_size(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "eval" / "p.png"
+    assert E.token_plot(path, rng.normal(size=(8, 4)), 25.0, "t", rng.normal(size=(8, 4))) == path
+    assert Image.open(path).size == (800, 320)  # 10 x 4 inches at 80 dpi
+    assert sorted(p.name for p in path.parent.iterdir()) == ["p.png"]  # the temporary file is renamed
+    two = E.token_plot(tmp_path / "two.png", rng.normal(size=(2, 3)), 12.5, "two frames")  # the fewest there are
+    assert Image.open(two).size == (800, 320)

@@ -13,6 +13,7 @@ from faceexpr_cli.errors import ConfigError, DataError, UsageError
 from faceexpr_cli.train import checkpoint as C
 from faceexpr_cli.train import runner as R
 from faceexpr_cli.train.monitor import Monitor
+from faceexpr_cli.train.tasks import JointTask
 
 BASE = ["data.workers=0", "trainer.tensorboard=false", "trainer.save_every=2", "trainer.keep_checkpoints=2",
         "trainer.log_every=2", "trainer.eval_every=0"]
@@ -31,8 +32,17 @@ def runs(tmp_path_factory, clip_folder):
     out = tmp_path_factory.mktemp("bookkeeping") / "run"
     counted: list[int] = []
     clipped: list[tuple[int, float]] = []
+    seen: list[dict] = []
     real, real_clip = Monitor.count_frames, torch.nn.utils.clip_grad_norm_
+    real_compute = JointTask.compute
+
+    def compute(self, module, tokens, pos, rows, images, clips, tokenizer, weights):
+        seen.append({"tokens": tokens.clone(), "pos": pos.clone(), "rows": rows.clone(), "images": images.clone(),
+                     "clips": clips, "weights": dict(weights), "training": module.training})
+        return real_compute(self, module, tokens, pos, rows, images, clips, tokenizer, weights)
+
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(JointTask, "compute", compute)
         mp.setattr(Monitor, "count_frames", lambda self, n: (counted.append(n), real(self, n)))
         mp.setattr(torch.nn.utils, "clip_grad_norm_",
                    lambda params, norm: (clipped.append((len(params), norm)), real_clip(params, norm))[1])
@@ -42,7 +52,7 @@ def runs(tmp_path_factory, clip_folder):
         second = R.run(load_recipe("joint-tiny", [f"data.path={clip_folder}", *BASE, "trainer.max_steps=9",
                                                   "trainer.eval_every=4"]), out, resume=True)
     return SimpleNamespace(out=out, first=first, second=second, ckpts=ckpts, state5=state5, counted=counted,
-                           clipped=clipped)
+                           clipped=clipped, seen=seen)
 
 
 def test_logged_rows_steps_lr_weights_and_total(runs):
@@ -56,6 +66,32 @@ def test_logged_rows_steps_lr_weights_and_total(runs):
         assert r["loss"] == pytest.approx(want, rel=1e-5)
     assert runs.first.steps == 5 and runs.first.cache == {}
     assert runs.counted[:5] == [2 * 10] * 5  # 2 clips x 10 frames x 1 process per step
+
+
+def test_each_step_feeds_the_batch_of_its_step_as_images_rows_and_tokens(runs, clip_folder, run_tokenizer):
+    from faceexpr_cli.train.data import BatchStream, FolderClips, SubjectTable
+
+    src = FolderClips(clip_folder, 56, 10)
+    table = SubjectTable(src.subjects())
+    batches = iter(BatchStream(src, 2, 10, seed=0, rank=0, start=0, workers=0))
+    tok = run_tokenizer(runs.out)
+    assert len(runs.seen) == 9
+    for k, seen in enumerate(runs.seen[:3]):
+        batch = next(batches)
+        want = torch.from_numpy(batch.frames).reshape(20, 56, 56, 3).permute(0, 3, 1, 2).float() / 255
+        assert seen["clips"] == 2 and torch.equal(seen["images"], want), k
+        assert seen["rows"].tolist() == [table.row(s) for s in batch.subjects for _ in range(10)]
+        with torch.no_grad():
+            assert torch.allclose(seen["tokens"], tok(want)[0], atol=1e-5)
+            assert torch.allclose(seen["pos"], tok.positional(4, 4))
+        assert seen["training"] and seen["weights"] == pytest.approx({"reconstruction": 1.0, "temporal": 0.1,
+                                                                      "diversity": 0.1})
+
+
+def test_the_random_tokenizer_is_saved_with_the_run(runs):
+    state, card, role = C.read_model_file(runs.out / "tokenizer.safetensors")
+    assert role == "tokenizer" and card.name == "dinov2-vits14" and card.tiny == {}
+    assert card.preset["image_size"] == 56 and card.preset["dim"] == 64  # the builder arguments it was made with
 
 
 def test_checkpoints_saved_every_two_steps_and_at_the_end(runs):
