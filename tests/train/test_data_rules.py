@@ -267,3 +267,31 @@ def test_every_video_suffix_is_listed(clip_folder, tmp_path):
 def test_a_shard_row_without_a_frame_count_is_kept(tmp_path):
     root = _shards(tmp_path, [{"key": "a", "status": "ok", "frames": None, "duration": None, "source": "/v/a.mp4"}])
     assert set(ShardClips(root, 56, 10).subject_of) == {"a"}  # the stream checks its length as it decodes
+
+
+def test_odd_sized_clips_are_counted_in_one_warning(flat, fx_log):
+    fx_log()
+    FolderClips(flat, 28, 2)
+    assert "2 clip(s) are not 28x28 and are resized on the fly (e.g. B.MP4 56x56)" in fx_log()
+    FolderClips(flat, 56, 2)
+    assert "resized" not in fx_log()
+
+
+def test_streamed_batches_leave_out_clips_without_a_subject(clip_folder, tmp_path):
+    from faceexpr_cli.dataset import DatasetWriter
+
+    root = tmp_path / "shards"
+    with DatasetWriter(root, max_count=2) as w:
+        for p in sorted(clip_folder.rglob("*.mp4")):
+            who = {"speaker": f"spk-{p.stem}"} if p.parent.name == "astronaut" else {}
+            meta = {"subject": who, "fps": 25.0, "frames": 30}
+            w.add_sample(f"{p.parent.name}-{p.stem}", p.read_bytes(), meta, meta)
+    src = ShardClips(root, 56, 6, subject_from="speaker")
+    assert src.subjects() == ["spk-clip_00", "spk-clip_01"]
+    stream = src.stream(2, seed=0, rank=0, world=1, start=0)
+    for _ in range(3):  # one batch per pass over the 4 samples: the next batch comes from the next epoch
+        batch = next(stream)
+        assert batch.frames.shape == (2, 6, 56, 56, 3)
+        assert sorted(c.key for c in batch.clips) == ["astronaut-clip_00", "astronaut-clip_01"]
+        assert sorted(batch.subjects) == ["spk-clip_00", "spk-clip_01"]
+        assert [c.subject for c in batch.clips] == batch.subjects
