@@ -41,18 +41,22 @@ def runs(tmp_path_factory, clip_folder):
                      "clips": clips, "weights": dict(weights), "training": module.training})
         return real_compute(self, module, tokens, pos, rows, images, clips, tokenizer, weights)
 
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(2)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(JointTask, "compute", compute)
         mp.setattr(Monitor, "count_frames", lambda self, n: (counted.append(n), real(self, n)))
         mp.setattr(torch.nn.utils, "clip_grad_norm_",
                    lambda params, norm: (clipped.append((len(params), norm)), real_clip(params, norm))[1])
         first = R.run(load_recipe("joint-tiny", [f"data.path={clip_folder}", *BASE, "trainer.max_steps=5"]), out)
+        threads = torch.get_num_threads()
         ckpts = sorted(p.name for p in (out / "checkpoints").glob("step_*"))
         state5 = C.load_trainer_state(out / "checkpoints" / "step_000005")
         second = R.run(load_recipe("joint-tiny", [f"data.path={clip_folder}", *BASE, "trainer.max_steps=9",
                                                   "trainer.eval_every=4"]), out, resume=True)
+    torch.set_num_threads(threads_before)
     return SimpleNamespace(out=out, first=first, second=second, ckpts=ckpts, state5=state5, counted=counted,
-                           clipped=clipped, seen=seen)
+                           clipped=clipped, seen=seen, threads=threads)
 
 
 def test_logged_rows_steps_lr_weights_and_total(runs):
@@ -65,6 +69,7 @@ def test_logged_rows_steps_lr_weights_and_total(runs):
         want = r["loss_reconstruction"] + 0.1 * r["loss_temporal"] + 0.1 * r["loss_diversity"]
         assert r["loss"] == pytest.approx(want, rel=1e-5)
     assert runs.first.steps == 5 and runs.first.cache == {}
+    assert runs.threads == 1  # trainer.threads of joint-tiny
     assert runs.counted[:5] == [2 * 10] * 5  # 2 clips x 10 frames x 1 process per step
 
 
@@ -228,3 +233,18 @@ def test_subject_tables_refuse_unknown_subjects_and_overflow(tmp_path):
     big = _table(tmp_path / "big.json", list("abcd"))
     with pytest.raises(DataError, match="does not fit: the model has 3 subject rows"):
         R._subjects(_recipe(subjects=str(big)), SimpleNamespace(subjects=lambda: ["a"]), task, None)
+
+
+def test_cache_tokens_on_shards_is_a_warning_not_a_cache(clip_folder, tiny_recipe, tmp_path, fx_log):
+    from faceexpr_cli.dataset import DatasetWriter
+
+    root = tmp_path / "shards"
+    with DatasetWriter(root, max_count=4) as w:
+        for p in sorted(clip_folder.rglob("*.mp4")):
+            meta = {"subject": {"subject_id": p.parent.name}, "fps": 25.0, "frames": 30}
+            w.add_sample(f"{p.parent.name}-{p.stem}", p.read_bytes(), meta, meta)
+    fx_log()
+    res = R.run(tiny_recipe(f"data.path={root}", "trainer.max_steps=1"), tmp_path / "r", cache_tokens=tmp_path / "c")
+    assert res.steps == 1 and res.cache == {}
+    assert "--cache-tokens needs a clip folder; shards are tokenized on the fly" in fx_log()
+    assert not any((tmp_path / "c").glob("*/*.npy"))
