@@ -16,7 +16,7 @@ from faceexpr_cli.train.monitor import Monitor
 from faceexpr_cli.train.tasks import JointTask
 
 BASE = ["data.workers=0", "trainer.tensorboard=false", "trainer.save_every=2", "trainer.keep_checkpoints=2",
-        "trainer.log_every=2", "trainer.eval_every=0"]
+        "trainer.log_every=2", "trainer.eval_every=0", "trainer.eval_frames=12"]
 
 
 def joint_tiny_lr(k: int) -> float:
@@ -111,8 +111,12 @@ def test_checkpoints_saved_every_two_steps_and_at_the_end(runs):
     # every step clips the gradients of the trained parameters at optim.grad_clip
     assert len(runs.clipped) == 9 and {norm for _, norm in runs.clipped} == {1.0}
     assert runs.clipped[0][0] == len(group["params"])
-    # only an end-of-run evaluation with eval_every=0
+    # only an end-of-run evaluation with eval_every=0, of trainer.eval_frames frames of the first clip
     assert [e["step"] for e in runs.first.evals] == [5]
+    from faceexpr_cli.media import probe
+
+    ev = runs.first.evals[0]
+    assert ev["clip"] == "astronaut/clip_00.mp4" and probe(ev["video"]).frame_count == 12
 
 
 def test_the_resumed_run_continues_the_rows_and_the_counts(runs):
