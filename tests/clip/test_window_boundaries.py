@@ -229,3 +229,10 @@ def test_random_window_gap_just_too_big_loses_one_window():
 def test_window_duration_is_end_minus_start():
     assert Window(1.5, 4.0, 1.5).duration == pytest.approx(2.5)
     assert Window(1.5, 4.0, 1.5).kind == "keyword" and Window(1.5, 4.0, 1.5).hits == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_windows_with_gaps_that_exactly_fill_the_video_have_one_layout(seed):
+    # 40 frames = 3 windows of 10 + 2 gaps of 5: no free frame left, so every seed gives the same layout
+    windows, missing = random_windows(4.0, 10.0, 3, 1.0, seed=seed, source="v", min_gap=0.5)
+    assert missing == 0 and _spans(windows) == [(0.0, 1.0), (1.5, 2.5), (3.0, 4.0)]
