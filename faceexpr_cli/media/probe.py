@@ -71,6 +71,9 @@ def open_container(path: str | Path):
 
 
 def _reason(exc: Exception) -> str:
+    strerror = getattr(exc, "strerror", None)  # PyAV's message without "[Errno N]" and the file name it ends with
+    if strerror:
+        return str(strerror)
     text = str(exc)
     return text.split(":", 2)[-1].strip().strip("'") if "]" in text else text
 
