@@ -100,7 +100,6 @@ def to_fp16(proto: Any) -> Any:
 
     block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(FP16_KEEP_FP32))
     half = convert_float_to_float16(proto, keep_io_types=True, op_block_list=block)
-    del half.graph.value_info[:]  # the converter leaves some typed float16 that stay float32: the checker fails
     toposort(half)
     return half
 
