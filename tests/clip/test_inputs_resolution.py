@@ -196,3 +196,18 @@ def test_resolve_keeps_existing_and_absolute_paths_and_falls_back_to_the_base(tm
 def test_clip_input_defaults():
     item = ClipInput("s", None)
     assert (item.transcript, item.timeline, item.fields, item.error) == (None, None, {}, None)
+
+
+def test_a_word_table_tsv_is_a_transcript_too(tmp_path):
+    v = _touch(tmp_path / "talk.mp4")
+    table = _touch(tmp_path / "talk.tsv", "start\tend\tword\n0.5\t0.9\tsmile\n")
+    [item] = resolve_inputs([table])
+    assert (item.video, item.transcript) == (v, table) and item.timeline.words[0].text == "smile"
+
+
+def test_transcript_option_replaces_a_transcript_already_read(tmp_path):
+    v = _touch(tmp_path / "talk.mp4")
+    vtt = _touch(tmp_path / "talk.vtt", VTT)
+    other = _touch(tmp_path / "other.srt", "1\n00:00:00,000 --> 00:00:01,000\nfrown\n")
+    [item] = resolve_inputs([vtt], transcript=other)  # the lone transcript was read; --transcript wins
+    assert item.video == v and item.transcript == other and item.timeline is None
