@@ -353,3 +353,81 @@ def test_document_with_json_floats_and_an_unfilled_emotion_row():
     assert doc["trajectories"] == [{"track_id": 5, "start_frame": 4, "end_frame": 6, "frames": 2,
                                     "end_reason": "gap"}]
     assert doc["no_face_frames"] == [0, 2] and doc["stride"] == 1 and doc["fps"] == 30.0
+
+
+class Recording(Bright):
+    """Bright, remembering the size of every image it was asked to search."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.shapes: list[tuple[int, ...]] = []
+
+    def _detect(self, image, *, keypoints):
+        self.shapes.append(image.shape)
+        return super()._detect(image, keypoints=keypoints)
+
+
+def test_tracking_options_reach_the_tracker(videos, tmp_path):
+    every = Recording()
+    V.extract_video(_item(videos["two"]), tmp_path, FakeModel(), _opts(), every, "S")
+    assert every.shapes == [(64, 96, 3)] * N  # detect_every 1: every frame, at full size (under analysis_side)
+    small = Recording()
+    row = V.extract_video(_item(videos["two"]), tmp_path, FakeModel(),
+                          _opts(detect_every=6, analysis_side=48, detect_size=24), small, "S")
+    assert row["status"] == "ok" and row["frames"] == N
+    # decoded at 48 px, whole frames searched at 24 px (and windows around the tracks), on some frames only
+    whole = [sh for sh in small.shapes if sh == (16, 24, 3)]
+    assert 0 < len(whole) < N and not {(64, 96, 3), (32, 48, 3)} & set(small.shapes)
+
+
+def test_options_that_change_the_row(videos, tmp_path):
+    item = _item(videos["two"])
+    big = V.extract_video(item, tmp_path, FakeModel(), _opts(max_pixels=96 * 64 - 1), Bright(), "S")
+    _check_error_row(big, item)
+    assert big["error"] == f"{item.source}: resolution 96x64 is above the limit (6143 pixels) (downscale it first)"
+    assert V.extract_video(item, tmp_path, FakeModel(), _opts(max_pixels=96 * 64), Bright(), "S")["status"] == "ok"
+    small = V.extract_video(item, tmp_path, FakeModel(), _opts(min_face=40.0), Bright(), "S")
+    assert small["status"] == "no_face" and small["no_face_frames"] == N  # a 32 px face is under 40
+    for margin in (0.0, 0.5):
+        row = V.extract_video(item, tmp_path / str(margin), FakeModel(), _opts(margin=margin), Bright(), "S")
+        a = records.read_features(tmp_path / str(margin) / row["npz"])
+        for k in (0, 1):  # one square side per trajectory: the median face side x (1 + 2 margin)
+            sel = a["traj"] == k
+            box, crop = a["box"][sel], a["crop"][sel]
+            side = np.median(np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])) * (1 + 2 * margin)
+            np.testing.assert_allclose(crop[:, 2] - crop[:, 0], side, rtol=1e-4)
+            np.testing.assert_allclose(crop[:, 3] - crop[:, 1], side, rtol=1e-4)
+        assert a["traj"].dtype == np.int32 and a["track_id"].dtype == np.int32 and a["crop"].dtype == np.float32
+        assert a["frame_ind"].dtype == np.int64 and a["time"].dtype == np.float64
+
+
+def _tr(tid, frames, side=40.0):
+    from faceexpr_cli.face import Track
+
+    frames = np.asarray(frames, np.int64)
+    n = len(frames)
+    boxes = np.tile(np.array([0, 0, side, side], np.float64), (n, 1))
+    return Track(tid, frames, frames / 10.0, boxes, boxes.copy(), np.linspace(0.5, 1, n), np.ones(n, bool),
+                 np.full((n, 5, 2), np.nan, np.float32), end_reason="gap")
+
+
+def test_plan_order_sizes_and_types():
+    from faceexpr_cli.extract.trajectories import plan
+    from faceexpr_cli.face import Tracks
+
+    tracks = Tracks([_tr(4, range(3, 9)), _tr(2, range(3, 6), side=30.0), _tr(1, range(0, 2))], range(10),
+                    np.arange(10) / 10.0, 10.0)
+    p = plan(tracks, stride=1, margin=0.0, min_face=30.0)  # a face exactly min_face wide stays
+    assert [t.track_id for t in p.trajectories] == [1, 2, 4]  # by first frame, then by track id
+    assert p.sampled.tolist() == list(range(10)) and p.no_face.tolist() == [2, 9]
+    t = p.trajectories[1]
+    assert t.frames.dtype == np.int64 and t.times.dtype == np.float64 and t.boxes.dtype == np.float32
+    assert t.crops.dtype == np.float32 and t.scores.dtype == np.float32 and t.end_reason == "gap"
+    np.testing.assert_allclose(t.scores, np.linspace(0.5, 1, 3))
+    assert [x.track_id for x in plan(tracks, 1, 0.0, min_face=30.5).trajectories] == [1, 4]
+    assert plan(tracks, 1, 0.0).no_face.tolist() == [2, 9]  # min_face 0: nothing dropped
+    p3 = plan(tracks, stride=3, margin=0.0)
+    assert [x.frames.tolist() for x in p3.trajectories] == [[0], [3], [3, 6]]
+    assert p3.sampled.tolist() == [0, 3, 6, 9] and p3.no_face.tolist() == [9]
+    empty = plan(Tracks([], range(4), np.arange(4) / 10.0, 10.0), 2, 0.3)
+    assert empty.trajectories == [] and empty.no_face.tolist() == [0, 2] and empty.no_face.dtype == np.int64
