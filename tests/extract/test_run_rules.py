@@ -365,3 +365,57 @@ def test_run_stats_rules():
     s = R.run_stats([], m, opts, 0.0, inputs=0, resumed=0)
     assert s["model_seconds"] == 2.0 and s["model_frames_per_second"] == round(7 / 2.0004, 2)
     assert s["model"] == {"model": "fake"} and s["tokens"] == 0 and s["failures"] == []
+
+
+def test_a_model_folder_is_loaded_with_the_run_arguments(folder, tmp_path, monkeypatch):
+    loads = []
+
+    def load(*a, **k):
+        loads.append((a, k))
+        return FakeModel()
+
+    monkeypatch.setattr(ExpressionModel, "load", staticmethod(load))
+    res = extract_features([folder / "two.mp4"], "some/run", tmp_path / "o", _opts(subject="ann"), backend="onnx",
+                           device="cuda:2", allow_cpu_fallback=True)
+    assert loads == [(("some/run", "onnx", "cuda:2"), {"subject": "ann", "allow_cpu_fallback": True})]
+    assert res.rows[0]["backend"] == "fake" and res.stats["tokens"] == 10
+
+
+def test_emotion_and_face_options_reach_every_video(folder, tmp_path, monkeypatch):
+    made = []
+
+    class Emotion:
+        def predict(self, crops):
+            return type("P", (), {"probabilities": np.full((len(crops), 7), 1 / 7, np.float32)})()
+
+    monkeypatch.setattr(R, "check_weights", lambda features, backend: None)  # no weight files in this test
+    monkeypatch.setattr(R, "load_emotion", lambda device, batch: made.append((device, batch)) or Emotion())
+    res = extract_features([folder / "two.mp4"], None, tmp_path / "o", _opts(features="emotion", batch_size=5),
+                           device="cuda:4")
+    assert made == [("cuda:4", 5)]
+    z = records.read_features(tmp_path / "o" / res.rows[0]["npz"])
+    assert z["emotion"].shape == (10, 7)
+    np.testing.assert_allclose(z["emotion"], 1 / 7)
+    # a backend option: detections scored 0.875 fall under a 0.9 threshold, so no face is found
+    res = extract_features([folder / "two.mp4"], FakeModel(), tmp_path / "p",
+                           _opts(face_options={"score_threshold": 0.9}))
+    assert res.rows[0]["status"] == "no_face"
+
+
+def test_an_out_folder_inside_the_inputs_is_not_an_input(folder, tmp_path):
+    inputs = tmp_path / "in"
+    shutil.copytree(folder, inputs)
+    out = inputs / "OUT"
+    extract_features([inputs], FakeModel(), out, _opts(), raise_on_failure=False)
+    again = extract_features([inputs], FakeModel(), out, _opts(), raise_on_failure=False)
+    assert again.stats["inputs"] == 4 and again.stats["resumed_skipped"] == 3
+    assert not any("/OUT/" in r["source"] for r in again.rows)
+
+
+def test_the_worker_cache_is_keyed_by_device(tmp_path, monkeypatch):
+    loads = []
+    monkeypatch.setattr(ExpressionModel, "load", staticmethod(lambda *a, **k: loads.append(a) or FakeModel()))
+    opts = _opts().validate().resolve(True)
+    for device in ("cpu", "cuda:0", "cpu"):
+        pickle.loads(pickle.dumps(R.ExtractJob(str(tmp_path), opts, "S", FakeModel(), device)))._models()
+    assert [a[2] for a in loads] == ["cpu", "cuda:0"]
