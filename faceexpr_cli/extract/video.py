@@ -125,12 +125,13 @@ def _document(item: VideoItem, info, p: Plan, model: ExpressionModel | None, opt
     features = opts.feature_names(model is not None)
     traj = []
     for tr in p.trajectories:
-        feats = np.round(tr.tokens, 6).tolist() if opts.json_floats and tr.tokens is not None else None
-        others = {k: np.round(v, 6).tolist() for k, v in tr.feats.items()} if opts.json_floats else {}
+        # rounded as float64: a rounded float32 prints as 21.100000381469727
+        feats = _rounded(tr.tokens, 6) if opts.json_floats and tr.tokens is not None else None
+        others = {k: _rounded(v, 6) for k, v in tr.feats.items()} if opts.json_floats else {}
         top = ([EMOTION_LABELS[int(i)] if np.isfinite(r).all() else None
                 for i, r in zip(np.nan_to_num(tr.feats["emotion"]).argmax(1), tr.feats["emotion"], strict=True)]
                if "emotion" in tr.feats else None)
-        traj.append([{"frame_ind": int(f), "time": round(float(t), 4), "box": np.round(b, 1).tolist(),
+        traj.append([{"frame_ind": int(f), "time": round(float(t), 4), "box": _rounded(b, 1),
                       "score": round(float(s), 3), **({"feats": feats[j]} if feats is not None else {}),
                       **({"emotion_top": top[j]} if top is not None else {}),
                       **{k: v[j] for k, v in others.items()}}
@@ -150,6 +151,10 @@ def _document(item: VideoItem, info, p: Plan, model: ExpressionModel | None, opt
         "npz": npz_name,
         "parquet": table_name,
     }
+
+
+def _rounded(values: np.ndarray, decimals: int) -> list:
+    return np.round(np.asarray(values, np.float64), decimals).tolist()
 
 
 def _dim(p: Plan) -> int | None:
