@@ -432,3 +432,38 @@ def test_plan_order_sizes_and_types():
     assert p3.sampled.tolist() == [0, 3, 6, 9] and p3.no_face.tolist() == [9]
     empty = plan(Tracks([], range(4), np.arange(4) / 10.0, 10.0), 2, 0.3)
     assert empty.trajectories == [] and empty.no_face.tolist() == [0, 2] and empty.no_face.dtype == np.int64
+
+
+class Meshy(Bright):
+    """Bright, with a flat mesh, a head pose at the box's centre and fixed apertures (MediaPipe's extras)."""
+
+    def _landmarks(self, image, faces):
+        from types import SimpleNamespace
+
+        for f in super()._landmarks(image, faces):
+            c = (f.bbox[:2] + f.bbox[2:]) / 2
+            f.extra.update(mesh468=np.zeros((468, 3)), apertures={"right_eye": 0.1, "left_eye": 0.2, "mouth": 0.3},
+                           head_pose=SimpleNamespace(pitch=1.0, yaw=2.0, roll=3.0, rotation=np.eye(3), scale=8.0,
+                                                     translation=np.array([c[0], c[1], 0.0])))
+        return faces
+
+
+def test_mesh_rows_from_the_backends_extras(videos, tmp_path):
+    opts = _opts(features="mesh", has_model=False, face_backend=None, stride=4)
+    assert opts.face_backend == "mediapipe"
+    row = V.extract_video(_item(videos["two"]), tmp_path, None, opts, Meshy(), "S")
+    a = records.read_features(tmp_path / row["npz"])
+    n = row["tokens"]
+    assert n == len([f for f in range(0, N, 4) if f in FACE_FRAMES]) and "landmarks" not in a
+    assert a["mesh"].shape == (n, 468, 3) and a["head_pose"].shape == (n, 6) and a["apertures"].shape == (n, 3)
+    np.testing.assert_allclose(a["apertures"], np.tile([0.1, 0.2, 0.3], (n, 1)), atol=1e-7)
+    side = a["crop"][:, 2] - a["crop"][:, 0]
+    centre = (a["box"][:, :2] + a["box"][:, 2:]) / 2
+    np.testing.assert_allclose(a["head_pose"][:, :3], np.tile([1, 2, 3], (n, 1)))
+    np.testing.assert_allclose(a["head_pose"][:, 3:5], (centre - a["crop"][:, :2]) / side[:, None], atol=1e-5)
+    np.testing.assert_allclose(a["head_pose"][:, 5], 8.0 / side, rtol=1e-5)
+    # the flat mesh with the pose undone: minus the (flipped) translation, over the scale
+    want = np.stack([-centre[:, 0], centre[:, 1], np.zeros(n)], 1)[:, None, :] / 8.0
+    np.testing.assert_allclose(a["mesh"], np.broadcast_to(want, (n, 468, 3)), atol=1e-4)
+    doc = json.loads((tmp_path / row["json"]).read_text())
+    assert doc["features"] == ["mesh"] and doc["face_backend"] == "mediapipe" and doc["emotion_labels"] is None
