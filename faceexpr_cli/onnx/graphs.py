@@ -101,7 +101,15 @@ def to_fp16(proto: Any) -> Any:
     block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(FP16_KEEP_FP32))
     half = convert_float_to_float16(proto, keep_io_types=True, op_block_list=block)
     toposort(half)
-    return half
+    # The converter types some value_info float16 that stay float32 (they feed a kept-fp32 op), which
+    # onnx.checker rejects: the types are inferred again from the converted nodes instead.
+    # (Protos past protobuf's 2 GB cannot be inferred in memory; they keep the converter's types.)
+    import onnx
+
+    if half.ByteSize() >= 2**31:
+        return half
+    del half.graph.value_info[:]
+    return onnx.shape_inference.infer_shapes(half)
 
 
 def weight_bytes(proto: Any) -> int:

@@ -268,3 +268,33 @@ def test_fp16_export_with_external_data_passes(toy_cards, tmp_path):
     with torch.no_grad():
         want = built(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, want, atol=card.onnx.parts[0].fp16_atol, rtol=1e-2)
+
+
+def test_fp16_export_without_simplification_passes_the_checker(toy_cards, tmp_path):
+    """Bug fixed: unsimplified, the fp16 converter left value_info typed float16 for values that stay float32
+    (they feed an op kept in float32), and onnx.checker rejected the graph."""
+    import torch
+
+    from faceexpr_cli.builders import build_model
+    from faceexpr_cli.config.cards import load_card
+    from faceexpr_cli.onnx.export import ExportOptions, ModelSource, export_models, failure_line
+
+    card = load_card("toy-tokenizer")
+    torch.manual_seed(0)
+    built = build_model(card, tiny=True).eval()
+    opts = ExportOptions(tiny=True, simplify=False, fp16=True, latency_runs=1, sample_check=False)
+    report = export_models([ModelSource(card, model=built)], tmp_path, opts, raise_on_failure=False)
+    assert report["ok"], failure_line(report)
+    [half] = sorted(tmp_path.rglob("*.fp16.onnx"))
+    onnx.checker.check_model(str(half), full_check=True)
+    proto = onnx.load(str(half))
+    assert any(t.data_type == TensorProto.FLOAT16 for t in proto.graph.initializer)  # really converted
+    # every value's recorded type is the one its producer makes: inference from scratch agrees with the file
+    inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
+    recorded = {v.name: v.type.tensor_type.elem_type for v in proto.graph.value_info}
+    assert recorded and all(recorded[v.name] == v.type.tensor_type.elem_type
+                            for v in inferred.graph.value_info if v.name in recorded)
+    # and ONNX Runtime ran it: the report's fp16 parity is against PyTorch on the same inputs
+    [part] = [p for m in report["models"] for p in m["parts"]]
+    assert part["fp16"]["parity"] and part["fp16"]["file"].endswith(".fp16.onnx")
+    assert part["fp16"]["parity_ok"] is True
