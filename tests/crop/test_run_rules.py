@@ -384,3 +384,46 @@ def test_stopping_the_pool_sets_the_event_and_refuses_new_work(tmp_path):
     assert pool.event.is_set()
     with pytest.raises(RuntimeError):
         pool.executor.submit(print, 1)
+
+
+def _hang(seconds):
+    """Module level, so the pool can pickle it: a video that never looks at the stop event."""
+    import time
+
+    time.sleep(seconds)
+    return []
+
+
+def test_stopping_terminates_a_worker_that_does_not_stop_by_itself(monkeypatch):
+    import os
+    import time
+
+    from faceexpr_cli.crop import workers
+
+    monkeypatch.setattr(workers, "STOP_WAIT_S", 0.3)
+    pool = workers.WorkerPool(1, None)
+    fut = pool.executor.submit(_hang, 60)
+    pool.futures[fut] = None
+    deadline = time.monotonic() + 10
+    while not pool.executor._processes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [proc] = list(pool.executor._processes.values())
+    time.sleep(0.2)  # the worker has taken the call
+    t0 = time.monotonic()
+    pool.stop()
+    proc.join(10)
+    assert proc.exitcode is not None and proc.exitcode < 0  # killed by a signal, not ended by itself
+    assert time.monotonic() - t0 < 10 and proc.pid != os.getpid()
+
+
+def test_the_run_records_its_wall_time(tmp_path, no_models):
+    import time
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.txt").write_text("x")
+    t0 = time.perf_counter()
+    result = run_mod.crop_videos([d], tmp_path / "out", CropOptions(backend="dlib"))
+    took = time.perf_counter() - t0
+    assert 0 <= result.stats["wall_seconds"] <= took + 0.001
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["wall_seconds"] == result.stats["wall_seconds"]
