@@ -103,6 +103,9 @@ def _frame_times(path: str, _mtime: int, _size: int) -> FrameTimes:
                 durs.append(packet.duration or 0)
         except av.error.FFmpegError:
             pass  # a damaged tail: the caller compares ``demuxed`` with ``declared``
+    if not pts and demuxed > discarded:  # frames, none of them timed: a raw stream; timing would be made up
+        raise MediaError(path, "has frames without timestamps (a raw elementary stream)",
+                         "put it in a container first: ffmpeg -i IN -c copy OUT.mp4")
     if not pts:
         return FrameTimes(np.zeros(0), np.zeros(0), discarded, declared, demuxed)
     order = np.argsort(pts, kind="stable")
