@@ -188,3 +188,11 @@ def test_every_other_option_changes_the_fingerprint(name, value):
     base = ExtractOptions(features=("tokens",), face_backend="dlib")
     other = ExtractOptions(**{**base.to_dict(), name: value})
     assert other.fingerprint("m") != base.fingerprint("m")
+
+
+def test_the_fingerprint_takes_a_path_in_the_face_options_as_its_text():
+    from pathlib import Path
+
+    as_path = ExtractOptions(face_options={"model": Path("weights/det.onnx")}).fingerprint("m")
+    as_text = ExtractOptions(face_options={"model": "weights/det.onnx"}).fingerprint("m")
+    assert as_path == as_text != ExtractOptions(face_options={"model": "weights/other.onnx"}).fingerprint("m")
