@@ -261,9 +261,7 @@ class ShardClips:
 
         self.root, self.size, self.length, self.fps = Path(root), size, min_frames, fps
         self.subject_from = subject_from
-        self.shards = list_shards(root)
-        if not self.shards:
-            raise DataError(f"{root}: no clip shards found", "point data.path at a folder made by `fx clip`")
+        self.shards = list_shards(root)  # never empty: it refuses a folder without shards or videos itself
         self.subject_of: dict[str, str] | None = None
         index = self.root / "index.parquet"
         if self.root.is_dir() and index.is_file():

@@ -280,3 +280,13 @@ def test_save_checkpoint_over_a_leftover_temp_folder_with_path_metadata(tmp_path
     ckpt = _save(run, 3, extra={"source": tmp_path / "data"})
     assert not leftover.exists() and not (ckpt / "junk").exists()
     assert json.loads((ckpt / "meta.json").read_text())["source"] == str(tmp_path / "data")  # paths as text
+
+
+def test_without_a_pointer_the_newest_of_three_complete_checkpoints_is_latest(tmp_path):
+    run = tmp_path / "run"
+    for step in (1, 2, 3):
+        _save(run, step)
+    root = run / "checkpoints"
+    (root / "latest").unlink(missing_ok=True)
+    assert C.latest_checkpoint(run) == root / "step_000003"
+    assert C.resume_candidates(run) == [root / "step_000003", root / "step_000002", root / "step_000001"]

@@ -43,6 +43,7 @@ def test_the_token_plot_draws_the_principal_components_against_time(tmp_path, dr
     np.testing.assert_allclose(pc1.get_xdata(), t)
     np.testing.assert_allclose(pc2.get_xdata(), t)
     assert ax2.get_xlabel() == "time (s)"
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["PC1", "PC2"]
     # independent PCA: centred tokens on the leading right singular vectors, up to each axis' sign
     x = tokens - tokens.mean(0)
     vt = np.linalg.svd(x, full_matrices=False)[2]

@@ -252,3 +252,19 @@ def test_cache_tokens_on_shards_is_a_warning_not_a_cache(clip_folder, tiny_recip
     assert res.steps == 1 and res.cache == {}
     assert "--cache-tokens needs a clip folder; shards are tokenized on the fly" in fx_log()
     assert not any((tmp_path / "c").glob("*/*.npy"))
+
+
+def test_a_rank_other_than_0_gets_the_token_cache_too(tmp_path, monkeypatch):
+    """Ranks other than 0 run without the folder lock, but with the same arguments."""
+    from faceexpr_cli.train import distributed as D
+
+    seen = {}
+    monkeypatch.setattr(R.D, "setup", lambda device: D.DistInfo(rank=1, world=2))
+    monkeypatch.setattr(R.D, "teardown", lambda info: seen.setdefault("teardown", info.rank))
+    monkeypatch.setattr(R, "_run", lambda recipe, run_dir, info, resume, cache: seen.update(
+        run_dir=run_dir, rank=info.rank, resume=resume, cache=cache) or "result")
+    assert R.run("recipe", tmp_path / "r", resume=True, cache_tokens=tmp_path / "c", device="cpu") == "result"
+    assert seen == {"run_dir": tmp_path / "r", "rank": 1, "resume": True, "cache": tmp_path / "c", "teardown": 1}
+    from faceexpr_cli.runlock import LOCK_NAME
+
+    assert not (tmp_path / "r" / LOCK_NAME).exists()  # rank 0 alone takes the folder lock
