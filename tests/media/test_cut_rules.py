@@ -84,3 +84,49 @@ def test_a_raw_stream_without_timestamps_is_refused_not_read_as_empty(coded, tmp
     boxed = tmp_path / "boxed.mp4"
     run_ffmpeg(["-i", str(raw), "-c", "copy", str(boxed)], raw)
     assert [read_code(f.image) for f in iter_frames(boxed)] == list(range(50))
+
+
+@pytest.fixture(scope="module")
+def gop10(tmp_path_factory):
+    """2 s at 25 fps with a key frame every 10 frames (0, 0.4, 0.8, ... s)."""
+    tmp = tmp_path_factory.mktemp("gop")
+    src = make_coded_video(tmp / "src.mp4", seconds=2.0, fps=25.0)
+    out = tmp / "gop10.mp4"
+    run_ffmpeg(["-i", str(src.path), "-c:v", "libx264", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+                "-bf", "0", "-c:a", "copy", str(out)], src.path)
+    return out
+
+
+def test_a_fast_cut_starts_at_the_key_frame_before_the_start(gop10, tmp_path):
+    r = cut(gop10, tmp_path / "f.mp4", 1.3, 1.8, "fast")  # key frames at 0.8 and 1.2 s: 1.2 s
+    assert (r.mode, r.start, r.end) == ("fast", 1.3, 1.8)
+    assert r.actual_start == pytest.approx(1.2) and r.snap == pytest.approx(-0.1)
+    codes = _codes_of(tmp_path / "f.mp4")
+    assert codes[0] == 30 and codes[-1] in (44, 45)  # frame 30 is at 1.2 s; the copy ends near 1.8 s
+
+
+def test_an_exact_cut_may_be_named_mov_and_reports_the_range_asked(coded, tmp_path):
+    r = cut(coded.path, tmp_path / "a.mov", 0.2, 0.6)
+    assert (r.start, r.end, r.path) == (0.2, 0.6, str(tmp_path / "a.mov"))
+    assert _codes_of(tmp_path / "a.mov") == list(range(5, 15))
+
+
+def test_image_suffixes_are_recognised_in_any_case():
+    from faceexpr_cli.media.images import is_image_path
+
+    assert is_image_path("a.png") and is_image_path("B.JPG") and is_image_path("c.Tiff")
+    assert not is_image_path("a.mp4") and not is_image_path("png")
+
+
+def test_a_failed_image_write_raises_its_own_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import numpy as np
+
+    from faceexpr_cli.media.images import write_image
+
+    def full(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(tmp_path), "write_bytes", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
