@@ -89,7 +89,7 @@ def writers(monkeypatch):
 
 def test_evaluate_joint_models_on_the_first_clip(tmp_path, writers):
     clip = ClipRef("a/c.mp4", tmp_path / "c.mp4", "bob", 5, 25.0, has_audio=True)
-    source = SimpleNamespace(clips=[clip], frames=lambda i: frames(5))  # no streaming attribute: a folder
+    source = SimpleNamespace(clips=[clip], frames=lambda i: {0: frames(5)}[i])  # not streaming: a folder; clip 0
     expr, recon = Expr(), Recon()
     expr.train()
     recon.eval()
@@ -225,3 +225,16 @@ def test_token_plot_writes_one_png_of_the_figure_size(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["p.png"]  # the temporary file is renamed
     two = E.token_plot(tmp_path / "two.png", rng.normal(size=(2, 3)), 12.5, "two frames")  # the fewest there are
     assert Image.open(two).size == (800, 320)
+
+
+def test_large_gif_frames_shrink_with_a_bilinear_filter():
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 256, size=(2, 800, 400, 3), dtype=np.uint8)
+    small = T._shrink(big)
+    want = [np.asarray(Image.fromarray(f).resize((192, 384), Image.BILINEAR)) for f in big]
+    assert small.shape == (2, 384, 192, 3) and np.array_equal(small, np.stack(want))
+    assert not np.array_equal(small[0], np.asarray(Image.fromarray(big[0]).resize((192, 384), Image.BICUBIC)))
+    little = big[:, :300, :200]
+    assert T._shrink(little) is little  # within the limit: untouched

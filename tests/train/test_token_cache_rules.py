@@ -193,3 +193,13 @@ def test_a_file_that_is_bad_right_after_writing_is_a_data_error(tmp_path):
     assert info.value.message == (f"token cache {cache._file(src.clips[0])}: cannot be read back after writing it "
                                   "(shape (4, 2, 3), expected (4, 9, 9))")
     assert info.value.hint == "check the disk, or leave out --cache-tokens"
+
+
+def test_a_damaged_file_whose_rebuild_is_still_bad_is_a_data_error_not_a_loop(tmp_path, fx_log):
+    src = Source(tmp_path, {"x": (4, 4)})
+    cache = TokenCache(tmp_path / "cache", "fp", Tok(), torch.device("cpu"), tokens=(9, 9))  # not what Tok gives
+    npy(cache._file(src.clips[0]), np.zeros((1, 1, 1), np.float16))  # damaged: rebuilt, and the rebuild is bad
+    fx_log()
+    with pytest.raises(DataError, match="cannot be read back after writing it"):
+        cache.clip_tokens(src, 0)
+    assert cache.rebuilt == 1 and "is damaged" in fx_log()
