@@ -82,10 +82,15 @@ class Inline:
         return summary
 
 
-if BACKEND not in BACKENDS:
+@pytest.fixture(scope="module", autouse=True)
+def _registered():
+    """The test backend and executor exist only while this file's tests run (other tests list the
+    registries' names)."""
     BACKENDS.add(BACKEND, Bright)
-if EXECUTOR not in EXECUTORS:
     EXECUTORS.add(EXECUTOR, Inline)
+    yield
+    BACKENDS._items.pop(BACKEND, None)
+    EXECUTORS._items.pop(EXECUTOR, None)
 
 
 def _frames(face_frames, n=N):
