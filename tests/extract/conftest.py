@@ -177,3 +177,17 @@ def face_weights(face_weight_files) -> Path:
             if not link.exists():
                 link.symlink_to(p)
     return home
+
+
+def bright_face_frames(face_frames, n=24):
+    """96x64 grey frames; on the frames listed, a bright square (the test backends' "face") moving 1 px a frame,
+    its green level 100 + 5 i naming the frame."""
+    import numpy as np
+
+    out = []
+    for i in range(n):
+        f = np.full((64, 96, 3), 40, np.uint8)
+        if i in face_frames:
+            f[16:48, 20 + i: 52 + i] = (230, 100 + 5 * i, 60)
+        out.append(f)
+    return out

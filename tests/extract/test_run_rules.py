@@ -21,6 +21,7 @@ from faceexpr_cli.extract import run as R
 from faceexpr_cli.extract.inputs import VideoItem
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.face import BACKENDS, Face, FaceBackend
+from tests.extract.conftest import bright_face_frames
 
 FPS, N = 25, 24
 FACE_FRAMES = [*range(0, 10), *range(14, 24)]
@@ -94,13 +95,7 @@ def _registered():
 
 
 def _frames(face_frames, n=N):
-    out = []
-    for i in range(n):
-        f = np.full((64, 96, 3), 40, np.uint8)
-        if i in face_frames:
-            f[16:48, 20 + i: 52 + i] = (230, 100 + 5 * i, 60)
-        out.append(f)
-    return out
+    return bright_face_frames(face_frames, n)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from faceexpr_cli.extract.inputs import VideoItem
 from faceexpr_cli.extract.model import ExpressionModel
 from faceexpr_cli.extract.options import ExtractOptions
 from faceexpr_cli.face import Face, FaceBackend
+from tests.extract.conftest import bright_face_frames
 
 FPS = 25
 N = 24
@@ -79,13 +80,7 @@ class FakeEmotion:
 
 
 def _frames(face_frames, n=N):
-    out = []
-    for i in range(n):
-        f = np.full((64, 96, 3), 40, np.uint8)
-        if i in face_frames:
-            f[16:48, 20 + i: 52 + i] = (230, 100 + 5 * i, 60)
-        out.append(f)
-    return out
+    return bright_face_frames(face_frames, n)
 
 
 @pytest.fixture(scope="module")
