@@ -97,15 +97,16 @@ def iter_frames(
                         return
                     continue
                 if held is not None:
-                    ht, hframe, hrot = held
+                    _, hframe, hrot = held
                     img = None
+                    # every output time before the next frame shows the held one: the latest at or before it,
+                    # or the first frame for times before it (a stream whose first shown frame comes late)
                     while next_out < t - 1e-9:
-                        if next_out >= ht - 1e-9 or count == 0:
-                            img = _to_rgb(hframe, size, hrot) if img is None else img
-                            yield Frame(count, next_out, img, 1.0 / fps)
-                            count += 1
-                            if max_frames is not None and count >= max_frames:
-                                return
+                        img = _to_rgb(hframe, size, hrot) if img is None else img
+                        yield Frame(count, next_out, img, 1.0 / fps)
+                        count += 1
+                        if max_frames is not None and count >= max_frames:
+                            return
                         next_out = (start or 0.0) + count / fps
                 held = (t, frame, rotation)
             # Frames an edit list discards are not in the table, so only a real shortfall is reported.
