@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ class DecodedClip:
     fps: float  # rate of ``frames`` (the requested rate, or the clip's own)
     audio: np.ndarray | None  # (C, N) float32 in [-1, 1], or None without an audio stream
     sample_rate: int
-    source_fps: float
+    source_fps: float  # the rate of the clip's usual frame interval (not lowered by a held frame)
 
 
 def _open(source: bytes | str | Path, what: str):
@@ -68,11 +69,14 @@ def decode_clip(
         t0 = float(vs.start_time * tb) if vs.start_time is not None else 0.0
         src_fps = float(vs.average_rate) if vs.average_rate else (fps or 25.0)
         decoded: list[tuple[float, object, int]] = []
+        shown: dict[float, float] = {}  # frame time -> how long the file says it is shown
         try:
             for frame in container.decode(vs):
                 if frame.pts is None:
                     continue
-                decoded.append((float(frame.pts * tb) - t0, frame, int(getattr(frame, "rotation", 0) or 0) % 360))
+                t = float(frame.pts * tb) - t0
+                decoded.append((t, frame, int(getattr(frame, "rotation", 0) or 0) % 360))
+                shown[t] = float(frame.duration * tb) if frame.duration else 0.0
         except av.error.FFmpegError as exc:
             if not decoded:
                 raise MediaError(name, f"cannot decode ({exc})") from exc
@@ -81,8 +85,14 @@ def decode_clip(
         decoded.sort(key=lambda d: d[0])
         first = decoded[0][0]
         times = np.array([d[0] - first for d in decoded])
+        # the clip's own rate is its usual frame interval (in ticks, so 10 fps is exactly 10): a held frame
+        # does not lower it the way it lowers the average rate
+        ticks = np.diff(sorted(int(f.pts) for _, f, _ in decoded))
+        if len(ticks) and np.median(ticks) > 0:
+            src_fps = float(1 / (Fraction(float(np.median(ticks))) * tb))
         rate = fps or src_fps
-        span_end = times[-1] + 1.0 / src_fps
+        # the last frame lasts as long as the file shows it (a held last frame is not cut to one period)
+        span_end = times[-1] + (shown[decoded[-1][0]] or 1.0 / src_fps)
         n_out = max(1, int(math.floor((span_end - start) * rate + 1e-6)))
         if num_frames is not None:
             n_out = min(n_out, num_frames)

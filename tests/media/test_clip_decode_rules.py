@@ -43,6 +43,21 @@ def test_the_clip_as_it_is(clip):
     assert got.audio.shape == (1, 16000) and got.audio.dtype == np.float32 and np.abs(got.audio).max() > 0.3
 
 
+@pytest.mark.parametrize(("fps", "shown"), [(None, [0, 1, 2, 3, 4, 4, 4]), (10, [0, 1, 2, 3, 4, 4, 4]),
+                                              (20, [0, 0, 1, 1, 2, 2, 3, 3] + [4] * 6)])
+def test_a_held_last_frame_lasts_as_long_as_the_file_shows_it(tmp_path, fps, shown):
+    # 5 frames at 10 fps, the last shown 0.3 s (a camera's last frame before a pause): 0.7 s in all. The clip's
+    # own rate is still 10 fps (the average, 5 / 0.7 s, would drop frame 3)
+    wav = write_wav(tmp_path / "noise.wav", np.random.default_rng(6).uniform(-0.5, 0.5, 16000), 16000)
+    w = VideoWriter(tmp_path / "held.mp4", 10, audio=wav)
+    for k in range(5):
+        w.write(np.full((16, 32, 3), 20 * k, np.uint8), time=k / 10)
+    w.close(end=0.7)
+    got = decode_clip(tmp_path / "held.mp4", fps=fps)
+    assert [level(f) for f in got.frames] == shown and got.source_fps == 10.0
+    assert got.audio.shape == (1, 11200)  # 0.7 s of audio, the span of the frames returned
+
+
 def test_a_path_decodes_like_the_bytes(clip):
     a, b = decode_clip(clip[0]), decode_clip(clip[1])
     assert np.array_equal(a.frames, b.frames) and np.array_equal(a.audio, b.audio)
