@@ -169,8 +169,13 @@ def test_load_trainer_state_refusals(tmp_path):
     assert info.value.message == f"{ckpt}: trainer.pt is missing, cannot resume"
     assert info.value.hint == "start a new run with init: instead"
     (ckpt / "trainer.pt").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match=r"trainer.pt is unreadable \("):
+    with pytest.raises(CheckpointError, match=r"trainer.pt is unreadable \(") as info:
         C.load_trainer_state(ckpt)
+    try:  # the reason given is torch's own, from its first line
+        torch.load(ckpt / "trainer.pt", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - whatever torch raises for it
+        first = str(exc).strip().splitlines()[0]
+    assert info.value.message.startswith(f"{ckpt / 'trainer.pt'} is unreadable ({first[:100]}")
     torch.save({"schedule": {}}, ckpt / "trainer.pt")
     with pytest.raises(CheckpointError, match=r"trainer.pt is not an fx trainer state \(no optimizer, step\)$"):
         C.load_trainer_state(ckpt)

@@ -176,6 +176,7 @@ def test_which_source_opens_a_path(clip_folder, tmp_path):
     (shards / "x.tar").write_bytes(b"")
     assert D._is_shards(shards) and D._is_shards(tmp_path / "one.tar") and D._is_shards(str(tmp_path / "c-*.tar"))
     assert D._is_shards("a?b") and D._is_shards("a[0]")
+    assert not D._is_shards(tmp_path / "X-clips") and not D._is_shards("Xa.mp4")  # no pattern character
     src = D.open_source(clip_folder, 56, 10, cache_clips=3)
     assert type(src) is FolderClips and src._cache_size == 3 and src.size == 56
     assert D.open_source(clip_folder, 28, 10, fps=12.5).fps == 12.5
@@ -295,3 +296,25 @@ def test_streamed_batches_leave_out_clips_without_a_subject(clip_folder, tmp_pat
         assert sorted(c.key for c in batch.clips) == ["astronaut-clip_00", "astronaut-clip_01"]
         assert sorted(batch.subjects) == ["spk-clip_00", "spk-clip_01"]
         assert [c.subject for c in batch.clips] == batch.subjects
+
+
+def test_a_streamed_epoch_skips_clips_without_a_subject_and_goes_on(clip_folder, tmp_path):
+    from faceexpr_cli.dataset import ClipDataset, DatasetWriter
+
+    root = tmp_path / "shards"
+    with DatasetWriter(root, max_count=2) as w:
+        for p in sorted(clip_folder.rglob("*.mp4")):
+            who = {"speaker": f"spk-{p.stem}"} if p.parent.name == "astronaut" else {}
+            meta = {"subject": who, "fps": 25.0, "frames": 30}
+            w.add_sample(f"{p.parent.name}-{p.stem}", p.read_bytes(), meta, meta)
+    stream = ShardClips(root, 56, 6, subject_from="speaker").stream(1, seed=3, rank=0, world=1, start=0)
+    got = [next(stream).clips[0].key for _ in range(6)]
+    # each epoch's order, read independently: the clips with a subject, in it, are the batches of that epoch
+    want = []
+    for epoch in range(3):
+        ds = ClipDataset(root, num_frames=6, size=56, audio=False, temporal="random", shuffle=True, seed=3,
+                         rank=0, world_size=1)
+        ds.set_epoch(epoch)
+        want += [s["key"] for s in ds if s["key"].startswith("astronaut-")]
+    assert got == want and sorted(got[:2]) == ["astronaut-clip_00", "astronaut-clip_01"]
+

@@ -193,6 +193,7 @@ def test_a_file_that_is_bad_right_after_writing_is_a_data_error(tmp_path):
     assert info.value.message == (f"token cache {cache._file(src.clips[0])}: cannot be read back after writing it "
                                   "(shape (4, 2, 3), expected (4, 9, 9))")
     assert info.value.hint == "check the disk, or leave out --cache-tokens"
+    assert (cache.misses, cache.rebuilt) == (1, 0)  # written once and refused: no second try of a fresh file
 
 
 def test_a_damaged_file_whose_rebuild_is_still_bad_is_a_data_error_not_a_loop(tmp_path, fx_log):
