@@ -34,6 +34,22 @@ def test_matroska_audio_without_a_stream_duration_is_probed(coded, tmp_path):
     assert a.duration == pytest.approx(1.0, abs=0.07)  # MP4 states it
 
 
+@pytest.mark.parametrize("suffix", [".ts", ".flv"])
+def test_containers_whose_frames_carry_no_duration_decode_whole(coded, tmp_path, suffix):
+    import av
+
+    from faceexpr_cli.clip.synthetic import read_code
+
+    moved = tmp_path / f"a{suffix}"
+    run_ffmpeg(["-i", str(coded.path), "-c", "copy", str(moved)], coded.path)
+    with av.open(str(moved)) as c:
+        assert {f.duration for f in c.decode(video=0)} == {0}  # what MPEG-TS and FLV leave out
+    got = decode_clip(moved)
+    # the last frame then lasts one period of the stream's rate: every frame once, and 1 s of audio
+    assert [read_code(f) for f in got.frames] == list(range(25)) and got.fps == 25.0
+    assert got.audio.shape == (1, 16000)
+
+
 def test_pcm_audio_decodes_to_floats_in_the_source_range(coded, tmp_path):
     mov = tmp_path / "a.mov"
     run_ffmpeg(["-i", str(coded.path), "-c:v", "copy", "-c:a", "pcm_s16le", str(mov)], coded.path)

@@ -86,6 +86,21 @@ def test_resampling_shows_the_first_frame_before_a_late_first_frame(ten, monkeyp
     assert [f.index for f in frames] == list(range(12))
 
 
+@pytest.mark.parametrize(("fail_at", "want"), [(4, [0, 1, 2, 3]), (0, None)])
+def test_a_clip_whose_decoder_fails_gives_the_frames_before_or_names_the_clip(ten, monkeypatch, fail_at, want):
+    from faceexpr_cli.media import clip_decode
+
+    real = clip_decode._open
+    monkeypatch.setattr(clip_decode, "_open", lambda source, what: _Altered(real(source, what), fail_at=fail_at))
+    if want is None:
+        with pytest.raises(MediaError) as err:
+            clip_decode.decode_clip(ten, name="k1")
+        assert err.value.message.startswith("k1: cannot decode (") and "Invalid data found" in err.value.message
+        return
+    got = clip_decode.decode_clip(ten, audio=False)  # a truncated clip gives what it has; the caller pads
+    assert [level(f) for f in got.frames] == want
+
+
 # -- a writer's abort and its audio -------------------------------------------------------------------------
 def _wav(tmp_path):
     t = np.arange(16000) / 16000

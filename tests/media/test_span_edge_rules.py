@@ -85,3 +85,57 @@ def test_spans_the_video_leaves_unfinished_are_each_yielded_and_refused_when_enc
     with pytest.raises(MediaError) as err:
         list(clipping.cut_many(coded.path, spans, audio=False))
     assert err.value.message.endswith("the video ended 10 frames before the clip's end at 2.400 s")
+
+
+def test_a_fast_cut_copies_the_audio_whole(media):
+    coded, _, _ = media
+    (c,) = clipping.cut_many(coded.path, [(0.4, 1.2)], "fast")
+    assert c.has_audio and _has_audio_stream(c.data) and c.audio_coverage == 1.0
+    (silent,) = clipping.cut_many(coded.path, [(0.4, 1.2)], "fast", audio=False)
+    assert not silent.has_audio and not _has_audio_stream(silent.data) and silent.audio_coverage == 0.0
+
+
+def test_a_stream_that_flags_no_key_frame_is_walked_from_its_start(media, monkeypatch):
+    _, _, gop10 = media
+    monkeypatch.setattr(clipping, "keyframe_times", lambda src: [])  # no packet says it is a key frame
+    got = {s.index: [read_code(f.to_ndarray(format="rgb24")) for f in s.frames]
+           for s in clipping.iter_span_frames(gop10, [(1.0, 1.4), (0.2, 0.6)])}
+    assert got == {1: list(range(5, 15)), 0: list(range(25, 35))}
+
+
+class _FailingDemux:
+    """The real container, its demuxer failing at packet ``at``."""
+
+    def __init__(self, container, at):
+        self.container, self.at = container, at
+
+    def __getattr__(self, name):
+        return getattr(self.container, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.container.close()
+        return False
+
+    def demux(self, *streams):
+        for k, packet in enumerate(self.container.demux(*streams)):
+            if k == self.at:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield packet
+
+
+def test_a_demuxer_failing_mid_walk_names_the_source_and_the_time(media, monkeypatch):
+    coded, _, _ = media
+    real = clipping.open_container
+    monkeypatch.setattr(clipping, "open_container", lambda src: _FailingDemux(real(src), 20))
+    with pytest.raises(MediaError) as err:
+        list(clipping.iter_span_frames(coded.path, [(0.0, 1.5)]))
+    assert err.value.path == str(coded.path)
+    head, sep, tail = err.value.message.partition(" s (")
+    assert head.startswith(f"{coded.path}: decoding failed near ") and sep
+    assert tail == "Invalid data found when processing input)"
+    # 20 packets in: the last frame shown is at most frame 19 (0.76 s); the decoder may hold a few back
+    assert 0.0 <= float(head.rsplit(" ", 1)[1]) <= 0.76
+
