@@ -197,16 +197,21 @@ def test_verify_duration_tolerance_is_one_period_and_a_millisecond(claim, ok):
 def test_verify_audio_tolerance_is_40_ms(clip):
     audio = inspect_clip(clip[0]).audio_duration
     assert verify_clip(clip[0], frames=10, duration=audio + 0.039, audio=True).frames == 10
-    with pytest.raises(MediaError, match="the written audio lasts 1.000 s, the video 1.041 s"):
+    with pytest.raises(MediaError, match="the written audio lasts 1.000 s, the video 1.041 s") as err:
         verify_clip(clip[0], frames=10, duration=audio + 0.041, audio=True)
+    assert err.value.path == "clip"  # bytes without a name
+    with pytest.raises(MediaError) as err:
+        verify_clip(clip[0], frames=10, duration=audio + 0.041, audio=True, name="k7")
+    assert err.value.path == "k7" and err.value.problem == "the written audio lasts 1.000 s, the video 1.041 s"
     with pytest.raises(MediaError, match="the written audio lasts"):
         verify_clip(clip[0], frames=10, duration=audio - 0.041, audio=True)
 
 
 def test_verify_frame_count_tolerance_is_one(clip):
     verify_clip(clip[0], frames=9, duration=1.0, audio=True)
-    with pytest.raises(MediaError, match="holds 10 frames, not 8"):
+    with pytest.raises(MediaError, match="holds 10 frames, not 8") as err:
         verify_clip(clip[0], frames=8, duration=1.0, audio=True)
+    assert err.value.path == "clip"
     with pytest.raises(MediaError) as err:
         verify_clip(clip[1], frames=8, duration=1.0, audio=True)
     assert err.value.path == str(clip[1])  # a path names itself

@@ -207,3 +207,13 @@ def test_files_that_do_not_open_or_hold_no_video_name_themselves(tmp_path):
     with pytest.raises(MediaError, match=r"has no video stream \(it holds audio\)") as err:
         probe(wav)
     assert err.value.path == str(wav) and err.value.hint == "pass a video file"
+    # a podcast-style file with audio and a subtitle track: both kinds named, sorted
+    srt = tmp_path / "words.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,050\nhello\n", encoding="utf-8")
+    both = tmp_path / "talk.mp4"
+    from faceexpr_cli.media import run_ffmpeg
+
+    run_ffmpeg(["-i", str(wav), "-i", str(srt), "-c:a", "aac", "-c:s", "mov_text", str(both)], wav)
+    with pytest.raises(MediaError) as err:
+        probe(both)
+    assert err.value.problem == "has no video stream (it holds audio, subtitle)"

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from faceexpr_cli.clip.synthetic import make_coded_video, read_code
+from faceexpr_cli.clip.synthetic import code_frame, make_coded_video, read_code
 from faceexpr_cli.errors import MediaError
 from faceexpr_cli.media import clipping, run_ffmpeg
 from faceexpr_cli.media.clip_decode import decode_clip
@@ -84,7 +84,7 @@ def test_spans_the_video_leaves_unfinished_are_each_yielded_and_refused_when_enc
     assert got == [(0, list(range(38, 50)), 22), (1, list(range(45, 50)), 15)]
     with pytest.raises(MediaError) as err:
         list(clipping.cut_many(coded.path, spans, audio=False))
-    assert err.value.message.endswith("the video ended 10 frames before the clip's end at 2.400 s")
+    assert err.value.path == "clip" and err.value.problem == "the video ended 10 frames before the clip's end at 2.400 s"
 
 
 def test_a_fast_cut_copies_the_audio_whole(media):
@@ -138,4 +138,15 @@ def test_a_demuxer_failing_mid_walk_names_the_source_and_the_time(media, monkeyp
     assert tail == "Invalid data found when processing input)"
     # 20 packets in: the last frame shown is at most frame 19 (0.76 s); the decoder may hold a few back
     assert 0.0 <= float(head.rsplit(" ", 1)[1]) <= 0.76
+
+
+def test_a_one_frame_span_of_a_rotated_source_comes_out_upright(media, tmp_path):
+    coded, _, _ = media
+    rotated = tmp_path / "r90.mp4"
+    run_ffmpeg(["-display_rotation", "90", "-i", str(coded.path), "-c", "copy", str(rotated)], coded.path)
+    (c,) = clipping.cut_many(rotated, [(0.4, 0.44)], audio=False)  # frame 10 alone
+    got = decode_clip(c.data, audio=False).frames
+    assert got.shape == (1, coded.width, coded.height, 3) and (c.width, c.height) == (coded.height, coded.width)
+    want = np.rot90(code_frame(10, coded.width, coded.height), 1)  # 90 degrees counter-clockwise
+    assert np.abs(got[0].astype(float) - want).mean() < 6.0
 
