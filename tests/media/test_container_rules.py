@@ -82,3 +82,34 @@ def test_a_span_may_lack_one_frame_but_not_two():
         packets = [p for p in written.demux(video=0) if p.size]
     assert c.frames == 5 and len(packets) == 5
     assert float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base) == pytest.approx(0.24)
+
+
+def test_an_mpeg_ts_source_that_starts_late_is_cut_on_its_own_clock(coded, tmp_path):
+    import av
+
+    from faceexpr_cli.clip.synthetic import read_code
+    from faceexpr_cli.media.clipping import cut_many
+
+    ts = tmp_path / "cam.ts"  # what broadcast and action cameras write: timestamps start near 1.4 s
+    run_ffmpeg(["-i", str(coded.path), "-c", "copy", str(ts)], coded.path)
+    with av.open(str(ts)) as c:
+        v = c.streams.video[0]
+        assert 1.4 <= float(v.start_time * v.time_base) < 1.5  # the audio's 1.4 s plus the AAC priming
+    exact, fast = (next(cut_many(ts, [(0.4, 0.8)], mode)) for mode in ("exact", "fast"))
+    # times count from the video's first frame: [0.4, 0.8) holds frames 10..19
+    assert [read_code(f) for f in decode_clip(exact.data, audio=False).frames] == list(range(10, 20))
+    assert exact.has_audio and exact.audio_coverage == 1.0 and exact.actual_start == pytest.approx(0.4)
+    assert fast.actual_start == 0.0 and read_code(decode_clip(fast.data, audio=False).frames[0]) == 0
+
+
+def test_an_exact_cut_to_a_size_is_encoded_at_it(coded, tmp_path):
+    from faceexpr_cli.media.reader import read_frames
+
+    r = cut(coded.path, tmp_path / "small.mp4", 0.2, 0.6, size=(96, 48))
+    info = probe(r.path)
+    assert (info.width, info.height) == (96, 48) and info.frame_count == 10
+    # the picture is the source's, scaled: compare with the source frame shrunk by 2x2 averaging
+    src = read_frames(coded.path, start=0.2, max_frames=1)[0].astype(float)
+    small = src.reshape(48, 2, 96, 2, 3).mean(axis=(1, 3))
+    assert np.abs(read_frames(r.path, max_frames=1)[0] - small).mean() < 8.0
+
