@@ -11,7 +11,9 @@ in a subprocess run the mutant too. The summary (killed, survived, timed out, ki
 list the survivors. Slow: not part of CI. ``--sample N`` tests N mutants drawn at random (``--seed``) from all the
 package's mutants, so a package too big to test whole still gets an unbiased kill-rate estimate (mutmut's own
 order runs the mutants with the fastest tests first, so a run cut short is biased); ``--reuse`` keeps the work
-folder of an earlier run (its mutants, coverage stats and results) instead of starting afresh.
+folder of an earlier run (its mutants, coverage stats and results) instead of starting afresh; ``--exclude
+RUN/sample.json`` leaves out the mutants an earlier sample tested, so tests written against its survivors do not
+inflate the next estimate.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=0, help="test only this many mutants, drawn at random")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reuse", action="store_true", help="keep the work folder of an earlier run")
+    ap.add_argument("--exclude", type=Path, action="append", default=[],
+                    help="an earlier run's sample.json: draw only mutants it did not test (repeatable)")
     args = ap.parse_args()
     if not (ROOT / "faceexpr_cli" / args.module).is_dir():
         print(f"error: no package faceexpr_cli/{args.module}", file=sys.stderr)
@@ -122,6 +126,8 @@ def main() -> int:
     population = None
     if args.sample:
         names = all_mutants(workdir, env)
+        tested = {n for f in args.exclude for n in json.loads(f.read_text())}
+        names = [n for n in names if n not in tested]  # a fresh sample: tests written for those cannot bias it
         population = len(names)
         chosen = sorted(random.Random(args.seed).sample(names, min(args.sample, len(names))))
         (workdir / "sample.json").write_text(json.dumps(chosen) + "\n")  # to summarise a run cut short
