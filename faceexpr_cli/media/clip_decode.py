@@ -82,7 +82,10 @@ def decode_clip(
                 raise MediaError(name, f"cannot decode ({exc})") from exc
         if not decoded:
             raise MediaError(name, "has no decodable frames")
-        decoded.sort(key=lambda d: d[0])
+        # The decoder hands frames out in display order; stamps that go backwards are decode-order counters (AVI
+        # with B-frames), so the stamps are handed out again in sorted order rather than the frames re-sorted.
+        stamps = sorted(d[0] for d in decoded)
+        decoded = [(t, frame, rot) for t, (_, frame, rot) in zip(stamps, decoded, strict=True)]
         first = decoded[0][0]
         times = np.array([d[0] - first for d in decoded])
         # the clip's own rate is its usual frame interval (in ticks, so 10 fps is exactly 10): a held frame

@@ -20,7 +20,7 @@ from faceexpr_cli.media.audio import AudioCursor
 from faceexpr_cli.media.cut import CUT_MODES, keyframe_times
 from faceexpr_cli.media.probe import _reason, open_container
 from faceexpr_cli.media.reader import _to_rgb
-from faceexpr_cli.media.timeline import SAME_FRAME, frame_times
+from faceexpr_cli.media.timeline import SAME_FRAME, frame_times, refuse_stream_copy
 
 
 @dataclass
@@ -114,10 +114,13 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
         decoded_to = -1e9  # time of the last decoded frame
         sought = -1e9  # key frame of the last seek (the decoder may not have produced a frame yet)
         packets = None
+        ranked, rank = table.decode_order, 0
         try:
             while pending or active:
                 need_t = pending[-1][0] if (pending and not active) else -1e9
-                if not active and pending:
+                if ranked:  # times by display rank: one walk from the start, every frame decoded
+                    packets = container.demux(vs) if packets is None else packets
+                elif not active and pending:
                     k = bisect.bisect_right(keys, need_t + eps) - 1
                     key_t = keys[k] if k >= 0 else 0.0
                     if packets is None or key_t > max(decoded_to, sought) + eps:
@@ -127,13 +130,14 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
                 packet = next(packets, None)
                 if packet is None:
                     break
-                if packet.pts is not None and packet.size:
+                if packet.pts is not None and packet.size and not ranked:
                     # frames before every pending span are only needed as references
                     cc.skip_frame = "NONREF" if float(packet.pts * tb) - t0 < need_t - eps else "DEFAULT"
                 for frame in vs.decode(packet):
                     if frame.pts is None:
                         continue
-                    t = float(frame.pts * tb) - t0
+                    rank += 1
+                    t = float(table.times[rank - 1]) if ranked and rank <= len(table) else float(frame.pts * tb) - t0
                     decoded_to = t
                     while pending and pending[-1][0] <= t + eps:
                         first_t, last_t, end_t, n, idx = pending.pop()
@@ -236,6 +240,7 @@ def _remux_many(src: str | Path, spans: list[tuple[float, float]], *, audio: boo
 
     keys = keyframe_times(src)
     table = frame_times(src)
+    refuse_stream_copy(src, table)
     with open_container(src) as container:
         vs, tb, t0, _ = _video_clock(container)
         fps = table.average_fps or 25.0  # only for half-frame tolerances; the clip's end comes from the table

@@ -10,6 +10,7 @@ from pathlib import Path
 from faceexpr_cli.errors import MediaError, UsageError
 from faceexpr_cli.media.ffmpeg import run_ffmpeg
 from faceexpr_cli.media.probe import check_readable, open_container
+from faceexpr_cli.media.timeline import frame_times, refuse_stream_copy
 from faceexpr_cli.media.writer import temp_path
 
 CUT_MODES = ("exact", "fast")
@@ -92,6 +93,7 @@ def cut(
         tmp.replace(dst)
         return CutResult(str(dst), mode, start, end, clip.actual_start, clip.actual_start - start)
     # fast: stream copy from the key frame at or before the start
+    refuse_stream_copy(src, frame_times(src))
     keys = keyframe_times(src)
     i = bisect.bisect_right(keys, start + 1e-6) - 1
     actual = keys[i] if i >= 0 else 0.0

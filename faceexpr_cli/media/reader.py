@@ -64,7 +64,8 @@ def iter_frames(
         vs.thread_type = "AUTO"
         tb = vs.time_base
         t0 = float(vs.start_time * tb) if vs.start_time is not None else 0.0
-        if start and start > 0:
+        ranked = table.decode_order  # times by display rank: decode from the start, never seek
+        if start and start > 0 and not ranked:
             container.seek(int((start + t0) / tb), stream=vs, backward=True, any_frame=False)
         count = 0
         decoded = 0
@@ -78,7 +79,7 @@ def iter_frames(
                 if frame.pts is None:
                     continue
                 decoded += 1
-                t = float(frame.pts * tb) - t0
+                t = float(table.times[decoded - 1]) if ranked and decoded <= len(table) else float(frame.pts * tb) - t0
                 if prev_t is not None and t > prev_t:
                     last_delta = t - prev_t
                 prev_t = t

@@ -5,7 +5,8 @@ ffmpeg then guesses a 120 fps "nominal" rate from the 1/600 time base), edit lis
 discard (they are in the sample table but are not frames), and audio may end before the video. So nothing in fx
 derives times from ``nb_frames``, the nominal rate or the average rate: windows, spans, frame matching and
 writing use the times here, which are the decoded frames' timestamps (the demuxer's pts, relative to the video
-stream's start).
+stream's start). The one exception is a container without presentation times (AVI) holding B-frames: its stamps
+count packets in decode order, so a frame's time is its rank in display order (``FrameTimes.decode_order``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class FrameTimes:
     discarded: int = 0  # packets an edit list marks discard (not frames)
     declared: int = 0  # the container's frame count (nb_frames), 0 when it states none
     demuxed: int = 0  # every packet that was read, discarded ones included
+    # The stamps are decode-order counters, not presentation times (H.264 with B-frames in AVI, which stores no
+    # pts): the decoder still hands frames out in display order, so the k-th frame decoded from the start is
+    # shown at ``times[k]``; readers then walk from the start instead of seeking, and stream copies are refused.
+    decode_order: bool = False
 
     def __len__(self) -> int:
         return len(self.times)
@@ -81,6 +86,7 @@ def _frame_times(path: str, _mtime: int, _size: int) -> FrameTimes:
     pts: list[int] = []
     durs: list[int] = []
     discarded = demuxed = 0
+    slots: list[int] = []  # AVI: every packet's dts, its index slot
     with open_container(path) as container:
         if not container.streams.video:
             raise MediaError(path, "has no video stream", "pass a video file")
@@ -89,11 +95,14 @@ def _frame_times(path: str, _mtime: int, _size: int) -> FrameTimes:
         t0 = vs.start_time or 0
         declared = int(vs.frames or 0)
         avg = vs.average_rate
+        avi = container.format.name == "avi"
         try:
             for packet in container.demux(vs):
                 if packet.size == 0:
                     continue
                 demuxed += 1
+                if avi and packet.dts is not None:
+                    slots.append(packet.dts)
                 if packet.is_discard:
                     discarded += 1
                     continue
@@ -103,6 +112,11 @@ def _frame_times(path: str, _mtime: int, _size: int) -> FrameTimes:
                 durs.append(packet.duration or 0)
         except av.error.FFmpegError:
             pass  # a damaged tail: the caller compares ``demuxed`` with ``declared``
+        decode_order = avi and len(pts) > 2 and _out_of_display_order(container, vs)
+    if avi and slots:
+        # AVI's dts count index slots, and an empty chunk is a dropped frame (the one before stays on screen):
+        # the index counts it, the demuxer skips it, so the slots the packets span are present, not missing
+        demuxed = max(demuxed, max(slots) - min(slots) + 1)
     if not pts and demuxed > discarded:  # frames, none of them timed: a raw stream; timing would be made up
         raise MediaError(path, "has frames without timestamps (a raw elementary stream)",
                          "put it in a container first: ffmpeg -i IN -c copy OUT.mp4")
@@ -119,4 +133,32 @@ def _frame_times(path: str, _mtime: int, _size: int) -> FrameTimes:
         last = max(1, round(1 / (float(avg) if avg else 25.0) / float(tb)))
     ticks_d = np.concatenate([gaps, [last]])
     f = float(tb)
-    return FrameTimes(ticks * f, ticks_d * f, discarded, declared, demuxed)
+    return FrameTimes(ticks * f, ticks_d * f, discarded, declared, demuxed, decode_order)
+
+
+def _out_of_display_order(container, vs, frames: int = 48) -> bool:
+    """Whether the first decoded frames' stamps go backwards: the decoder outputs display order, so stamps that
+    do are not presentation times."""
+    import av
+
+    container.seek(0)
+    latest = None
+    try:
+        for k, frame in enumerate(container.decode(vs)):
+            if frame.pts is not None:
+                if latest is not None and frame.pts < latest:
+                    return True
+                latest = frame.pts if latest is None else max(latest, frame.pts)
+            if k >= frames:
+                break
+    except av.error.FFmpegError:
+        pass
+    return False
+
+
+def refuse_stream_copy(path: str | Path, table: FrameTimes) -> None:
+    """A stream copy keeps the packets' stamps: refuse one whose stamps are not presentation times."""
+    if table.decode_order:
+        raise MediaError(path, "stamps its frames in decode order (B-frames in AVI): a stream copy would show them "
+                               "out of order", "cut it in the exact mode")
+

@@ -87,10 +87,16 @@ class _Streams:
         self.video = video
 
 
+class _Format:
+    def __init__(self, name):
+        self.name = name
+
+
 class _Container:
     def __init__(self, packets, *, tb=Fraction(1, 1000), start=0, frames=0, avg=None, fail_after=None, video=True):
         self.packets, self.fail_after = packets, fail_after
         self.streams = _Streams([_Stream(tb, start, frames, avg)] if video else [])
+        self.format = _Format("mp4")
 
     def __enter__(self):
         return self
