@@ -156,7 +156,8 @@ def iter_span_frames(src: str | Path, spans: list[tuple[float, float]], *, threa
                         if span.frames:
                             yield span
         except av.error.FFmpegError as exc:
-            raise MediaError(src, f"decoding failed near {decoded_to:.2f} s ({_reason(exc)})") from exc
+            near = decoded_to if decoded_to > -1e8 else max(sought, 0.0)  # no frame yet: where the walk started
+            raise MediaError(src, f"decoding failed near {near:.2f} s ({_reason(exc)})") from exc
         for _, span in sorted(active.values(), key=lambda v: v[0]):  # spans cut short by the end of the video
             if span.frames:
                 yield span

@@ -42,7 +42,10 @@ def write_image(path: str | Path, image: np.ndarray) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+    try:
+        ok, buf = cv2.imencode(path.suffix or ".png", cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR))
+    except cv2.error as exc:  # OpenCV has no encoder for the suffix
+        raise MediaError(path, f"cannot write '{path.suffix}' images", "name it .png or .jpg") from exc
     if not ok:
         raise MediaError(path, "could not encode the image")
     from faceexpr_cli.media.writer import temp_path

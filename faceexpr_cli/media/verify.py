@@ -19,11 +19,12 @@ class ClipCheck:
     audio_duration: float | None  # decoded samples / rate; None without an audio stream
 
 
-def inspect_clip(source: str | Path | bytes) -> ClipCheck:
-    """Decode every frame and audio sample of a clip (path or mp4 bytes) and measure it."""
+def inspect_clip(source: str | Path | bytes, name: str | None = None) -> ClipCheck:
+    """Decode every frame and audio sample of a clip (path or mp4 bytes) and measure it; errors name it ``name``
+    (default: the path, or "clip" for bytes)."""
     import av
 
-    what = "clip" if isinstance(source, bytes | bytearray) else str(source)
+    what = name or ("clip" if isinstance(source, bytes | bytearray) else str(source))
     try:
         target = io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray) else str(source)
         container = av.open(target, metadata_errors="ignore")
@@ -75,7 +76,7 @@ def verify_clip(source: str | Path | bytes, *, frames: int, duration: float, aud
     a clip that claims no audio must hold none.
     """
     what = name or ("clip" if isinstance(source, bytes | bytearray) else str(source))
-    got = inspect_clip(source)
+    got = inspect_clip(source, what)
     period = duration / max(frames, 1)
     if abs(got.frames - frames) > 1:
         raise MediaError(what, f"the written file holds {got.frames} frames, not {frames}")

@@ -124,10 +124,10 @@ class VideoWriter:
         import av
 
         self._open_audio()
-        w, h = self.size or (width, height)
-        w, h = w + w % 2, h + h % 2  # yuv420p needs even sizes: odd ones are padded by repeating the edge
+        asked = self.size or (width, height)
+        w, h = asked[0] + asked[0] % 2, asked[1] + asked[1] % 2  # yuv420p needs even sizes: odd ones are padded
         if w < 2 or h < 2:
-            raise MediaError(self.path, f"frame size {width}x{height} is too small to encode")
+            raise MediaError(self.path, f"frame size {asked[0]}x{asked[1]} is too small to encode")
         if self.buffer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, fmt = str(self._tmp), _FORMATS[self.path.suffix.lower()]
