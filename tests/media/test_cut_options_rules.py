@@ -88,6 +88,14 @@ def test_a_failed_cut_leaves_nothing_under_either_name(gop, tmp_path, monkeypatc
         cut(gop, tmp_path / "e.mp4", 0.5, 1.0)
     assert list(tmp_path.iterdir()) == []
 
+    def refused(self, data):  # nothing reached the disk: the error is still the disk's, not a missing file's
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(tmp_path), "write_bytes", refused)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        cut(gop, tmp_path / "e.mp4", 0.5, 1.0)
+    assert list(tmp_path.iterdir()) == []
+
 
 def test_extract_audio_resamples_to_the_rate_and_channels_asked(gop, tmp_path):
     wav = extract_audio(gop, tmp_path / "a.wav", sample_rate=22050, channels=2, start=0.5)

@@ -158,6 +158,7 @@ def test_an_unreadable_file_says_why_not_where(tmp_path):
 
 def test_reason_without_an_ffmpeg_error_is_the_message():
     assert _reason(ValueError("plain words")) == "plain words"
+    assert _reason(ValueError("codec: not found: x")) == "codec: not found: x"  # no "[Errno N] ...:" to cut
 
 
 def test_probe_for_processing_needs_a_frame_rate(media, monkeypatch):

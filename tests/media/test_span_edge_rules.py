@@ -101,6 +101,8 @@ def test_a_stream_that_flags_no_key_frame_is_walked_from_its_start(media, monkey
     got = {s.index: [read_code(f.to_ndarray(format="rgb24")) for f in s.frames]
            for s in clipping.iter_span_frames(gop10, [(1.0, 1.4), (0.2, 0.6)])}
     assert got == {1: list(range(5, 15)), 0: list(range(25, 35))}
+    (fast,) = clipping.cut_many(gop10, [(1.0, 1.4)], "fast")  # a stream copy then starts at the stream's start
+    assert fast.actual_start == 0.0 and read_code(decode_clip(fast.data, audio=False).frames[0]) == 0
 
 
 class _FailingDemux:
