@@ -168,6 +168,9 @@ CASES = {
                   ["--card", "toy-tokenizer"], "cannot read the checkpoint"),
     "other-model": (lambda run, d: run / "checkpoints" / "step_000002" / "expression.safetensors",
                     ["--card", "toy-tokenizer"], "does not fit card 'toy-tokenizer'"),
+    "other-model-hint": (lambda run, d: run / "checkpoints" / "step_000002" / "expression.safetensors",
+                         ["--card", "toy-tokenizer"],
+                         "(is this checkpoint from another model or card? pass the matching --card)"),
 }
 
 
