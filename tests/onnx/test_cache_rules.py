@@ -159,6 +159,24 @@ def test_cached_export_exports_once_into_a_named_entry(tmp_path, monkeypatch):
     assert other.parent == tmp_path / "r" and fake.calls[-1]["opts"] is opts
 
 
+def test_a_cache_hit_is_logged_with_the_card_and_the_entry(tmp_path, monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setattr(cache, "export_models", FakeExport())
+    src = ModelSource(_card(), model=torch.nn.Linear(2, 2))
+    final = cache.cached_export(src, root=tmp_path)
+    log = logging.getLogger("fx")
+    log.addHandler(caplog.handler)
+    try:
+        caplog.set_level(logging.DEBUG, logger="fx")
+        caplog.clear()
+        assert cache.cached_export(src, root=tmp_path) == final
+    finally:
+        log.removeHandler(caplog.handler)
+    assert {r.getMessage() for r in caplog.records if "from the cache" in r.getMessage()} == {
+        f"ONNX graphs of {src.card.name} from the cache: {final}"}
+
+
 def test_a_broken_entry_is_replaced_and_a_finished_rival_is_kept(tmp_path, monkeypatch):
     fake = FakeExport()
     monkeypatch.setattr(cache, "export_models", fake)
